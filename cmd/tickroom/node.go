@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/tickroom/tickroom/dashboard"
+	"github.com/tickroom/tickroom/internal/auth"
+	"github.com/tickroom/tickroom/internal/config"
+	"github.com/tickroom/tickroom/internal/natsbus"
+)
+
+// Node is one running tickroom process: optionally an embedded NATS server,
+// the bus connection, the gateway, and optionally the in-process feeds.
+// Start builds it; Shutdown stops the parts in reverse order.
+type Node struct {
+	cfg      config.Config
+	log      *slog.Logger
+	nats     *natsbus.Server // nil on external NATS
+	bus      *natsbus.Bus
+	gw       *dashboard.Server
+	ln       net.Listener
+	url      string
+	serveErr chan error
+
+	feedsCancel context.CancelFunc
+	feedsDone   chan struct{}
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// Start brings a node up and returns once it accepts connections.
+func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node, err error) {
+	n = &Node{cfg: cfg, log: logger, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			_ = n.Shutdown(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	busCfg := natsbus.Config{
+		URLs: cfg.NATSURLs, Name: "tickroom-" + cfg.Node, Replicas: cfg.Replicas,
+		Logger: logger.With("part", "natsbus"),
+	}
+	if len(cfg.NATSURLs) == 0 {
+		listen := cfg.NATSListen
+		n.nats, err = natsbus.StartServer(natsbus.ServerConfig{
+			DataDir: cfg.DataDir, Listen: listen, // the server adds "jetstream/"
+			Logger: quieter(logger.With("part", "nats-server"), slog.LevelWarn),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		busCfg.Server = n.nats
+	}
+	n.bus, err = natsbus.Connect(ctx, busCfg)
+	if err != nil {
+		return nil, fmt.Errorf("NATS: %w", err)
+	}
+
+	ids, err := identities(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.gw, err = dashboard.New(dashboard.Config{
+		Node:                cfg.Node,
+		Dev:                 cfg.Dev,
+		AllowedOrigins:      cfg.AllowedOrigins,
+		Heartbeat:           cfg.HeartbeatInterval,
+		MaxConnections:      cfg.Limits.MaxConnections,
+		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
+		MaxSubscriptions:    cfg.Limits.MaxSubscriptions,
+		MaxFrameBytes:       cfg.Limits.MaxFrameBytes,
+		MaxChatBytes:        cfg.Limits.MaxChatBytes,
+		QueueBytes:          cfg.Limits.QueueBytes,
+		ChatRate:            cfg.Limits.ChatRate,
+		ChatBurst:           cfg.Limits.ChatBurst,
+		SubscribeRate:       cfg.Limits.SubscribeRate,
+		SubscribeBurst:      cfg.Limits.SubscribeBurst,
+		SessionTTL:          cfg.SessionTTL,
+		SecureCookies:       cfg.TLSCert != "",
+		Logger:              logger.With("part", "gateway"),
+	}, n.bus, ids)
+	if err != nil {
+		return nil, err
+	}
+
+	n.ln, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		n.ln = tls.NewListener(n.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	n.url = scheme + "://" + displayAddr(n.ln.Addr())
+	go func() { n.serveErr <- n.gw.Serve(n.ln) }()
+
+	if cfg.Feeds {
+		if err := n.startFeeds(); err != nil {
+			return nil, err
+		}
+	}
+	logger.Info("tickroom started", "url", n.url, "node", cfg.Node, "nats", natsDescription(n))
+	return n, nil
+}
+
+// identities builds dev sessions (key kept in the data dir, so tokens
+// survive restarts) and the JWT verifier when one is configured.
+func identities(cfg config.Config) (dashboard.Identities, error) {
+	var ids dashboard.Identities
+	key, err := auth.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return ids, fmt.Errorf("session key: %w", err)
+	}
+	ids.Sessions = auth.NewDevSessions(key, cfg.SessionTTL)
+	if cfg.JWT.Enabled() {
+		v, err := auth.NewJWTVerifier(auth.JWTConfig{
+			HS256Secret: cfg.JWT.HS256Secret, PublicKeyFile: cfg.JWT.PublicKeyFile,
+			JWKSFile: cfg.JWT.JWKSFile, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Skew: cfg.JWT.Skew,
+		})
+		if err != nil {
+			return ids, fmt.Errorf("JWT: %w", err)
+		}
+		ids.Provider = v
+	}
+	return ids, nil
+}
+
+// URL is where the gateway serves, for people and tests.
+func (n *Node) URL() string { return n.url }
+
+// NATSURL is the embedded server's client URL ("" when not listening or on
+// external NATS).
+func (n *Node) NATSURL() string {
+	if n.nats == nil {
+		return ""
+	}
+	return n.nats.ClientURL()
+}
+
+// Shutdown stops the node: clients get 1001, feeds stop, the bus drains,
+// the embedded server shuts down. It waits for all of them, bounded by ctx
+// where the parts allow.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutdownOnce.Do(func() {
+		var errs []error
+		if n.gw != nil {
+			errs = append(errs, n.gw.Shutdown(ctx))
+			if n.ln != nil {
+				if err := <-n.serveErr; err != nil {
+					errs = append(errs, err)
+				}
+			}
+		} else if n.ln != nil {
+			_ = n.ln.Close()
+		}
+		n.stopFeeds()
+		if n.bus != nil {
+			n.bus.Close()
+		}
+		if n.nats != nil {
+			n.nats.Shutdown()
+		}
+		n.shutdownErr = errors.Join(errs...)
+	})
+	return n.shutdownErr
+}
+
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func natsDescription(n *Node) string {
+	if n.nats == nil {
+		return "external"
+	}
+	if u := n.nats.ClientURL(); u != "" {
+		return "embedded, " + u
+	}
+	return "embedded, in-process only"
+}
+
+// quieter drops records below min: nats-server's notices (its banner) are
+// noise in tickroom's log.
+func quieter(l *slog.Logger, min slog.Level) *slog.Logger {
+	return slog.New(minLevel{Handler: l.Handler(), min: min})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.min && m.Handler.Enabled(ctx, l)
+}

@@ -1,0 +1,91 @@
+package dashboard
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Config holds the gateway's settings. Zero values mean the documented
+// defaults; New validates the rest.
+type Config struct {
+	Node string // node name in welcome events and presence; default "gw-1"
+	Dev  bool   // dev mode: name sign-in and guests
+
+	// AllowedOrigins are full origins ("https://desk.example.com"). Empty
+	// means same-origin only; "*" allows any origin.
+	AllowedOrigins []string
+
+	Heartbeat time.Duration // WebSocket ping interval; default 20s
+
+	MaxConnections      int // default 20000
+	MaxConnectionsPerIP int // default 200
+	MaxSubscriptions    int // per connection; default 256
+	MaxFrameBytes       int // largest client frame; default 64 KiB
+	MaxChatBytes        int // largest stored chat message; default 4 KiB
+	MaxPayloadBytes     int // largest producer message; default 64 KiB
+	QueueBytes          int // per-connection outbound bound; default 1 MiB
+
+	ChatRate       float64 // chat publishes per second per user; default 5
+	ChatBurst      int     // default 10
+	SubscribeRate  float64 // subscribes per second per connection; default 50
+	SubscribeBurst int     // default 100
+
+	SessionTTL    time.Duration // dev session lifetime; default 24h
+	SecureCookies bool          // set Secure on cookies (TLS)
+
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Node == "" {
+		c.Node = "gw-1"
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = 20 * time.Second
+	}
+	def(&c.MaxConnections, 20000)
+	def(&c.MaxConnectionsPerIP, 200)
+	def(&c.MaxSubscriptions, 256)
+	def(&c.MaxFrameBytes, 64<<10)
+	def(&c.MaxChatBytes, 4<<10)
+	def(&c.MaxPayloadBytes, 64<<10)
+	def(&c.QueueBytes, 1<<20)
+	def(&c.ChatBurst, 10)
+	def(&c.SubscribeBurst, 100)
+	if c.ChatRate == 0 {
+		c.ChatRate = 5
+	}
+	if c.SubscribeRate == 0 {
+		c.SubscribeRate = 50
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Heartbeat < 100*time.Millisecond:
+		return errors.New("dashboard: heartbeat must be at least 100ms")
+	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxSubscriptions < 0:
+		return errors.New("dashboard: connection and subscription limits must not be negative")
+	case c.MaxFrameBytes < 256:
+		return errors.New("dashboard: max frame bytes must be at least 256")
+	case c.MaxChatBytes < 16 || c.MaxChatBytes > c.MaxFrameBytes:
+		return errors.New("dashboard: max chat bytes must be between 16 and the max frame bytes")
+	case c.QueueBytes < c.MaxFrameBytes:
+		return errors.New("dashboard: queue bytes must be at least the max frame bytes")
+	case c.ChatRate < 0 || c.SubscribeRate < 0 || c.ChatBurst < 1 || c.SubscribeBurst < 1:
+		return errors.New("dashboard: rates must not be negative and bursts at least 1")
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package dashboard
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxLabelValues bounds a labelled counter's series so a producer that
+// invents subjects cannot grow /metrics without limit.
+const maxLabelValues = 1000
+
+// metrics holds the gateway's counters, rendered in the Prometheus text
+// format by write. Hot-path counters are atomics; labelled ones take a short
+// lock.
+type metrics struct {
+	framesOut   atomic.Int64
+	bytesOut    atomic.Int64
+	connsTotal  atomic.Int64
+	refused     atomic.Int64
+	publishes   atomic.Int64
+	pubFailures atomic.Int64
+
+	eventsIn labelled // by kind
+	invalids labelled // by subject
+	closes   labelled // by close code
+	errors   labelled // by reply error code
+
+	ackLatency histogram
+}
+
+func newMetrics() *metrics {
+	return &metrics{ackLatency: newHistogram(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)}
+}
+
+func (m *metrics) eventIn(kind string)   { m.eventsIn.inc(kind) }
+func (m *metrics) invalid(subject string) { m.invalids.inc(subject) }
+
+type labelled struct {
+	mu     sync.Mutex
+	counts map[string]int64
+}
+
+func (l *labelled) inc(label string) {
+	l.mu.Lock()
+	if l.counts == nil {
+		l.counts = make(map[string]int64)
+	}
+	if _, ok := l.counts[label]; !ok && len(l.counts) >= maxLabelValues {
+		label = "_other"
+	}
+	l.counts[label]++
+	l.mu.Unlock()
+}
+
+func (l *labelled) snapshot() ([]string, map[string]int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]int64, len(l.counts))
+	keys := make([]string, 0, len(l.counts))
+	for k, v := range l.counts {
+		out[k] = v
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, out
+}
+
+type histogram struct {
+	mu      sync.Mutex
+	bounds  []float64
+	buckets []int64
+	sum     float64
+	count   int64
+}
+
+func newHistogram(bounds ...float64) histogram {
+	return histogram{bounds: bounds, buckets: make([]int64, len(bounds))}
+}
+
+func (h *histogram) observe(d time.Duration) {
+	v := d.Seconds()
+	h.mu.Lock()
+	for i, b := range h.bounds {
+		if v <= b {
+			h.buckets[i]++
+		}
+	}
+	h.sum += v
+	h.count++
+	h.mu.Unlock()
+}
+
+// gauges are values computed at scrape time by the server.
+type gauges struct {
+	connections, subscriptions, topics, conflated, slowCloses int64
+	natsReady                                                 bool
+}
+
+func (m *metrics) write(w io.Writer, g gauges) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	metric := func(name, typ, help string) { p("# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ) }
+
+	metric("tickroom_connections", "gauge", "Open client connections.")
+	p("tickroom_connections %d\n", g.connections)
+	metric("tickroom_connections_total", "counter", "Client connections accepted.")
+	p("tickroom_connections_total %d\n", m.connsTotal.Load())
+	metric("tickroom_connections_refused_total", "counter", "Upgrades refused (limits, origin, protocol).")
+	p("tickroom_connections_refused_total %d\n", m.refused.Load())
+	metric("tickroom_subscriptions", "gauge", "Client subscriptions.")
+	p("tickroom_subscriptions %d\n", g.subscriptions)
+	metric("tickroom_nats_subscriptions", "gauge", "Channel patterns with a NATS subscription on this gateway.")
+	p("tickroom_nats_subscriptions %d\n", g.topics)
+	metric("tickroom_events_conflated_total", "counter", "Ticks replaced by a newer one before being written.")
+	p("tickroom_events_conflated_total %d\n", g.conflated)
+	metric("tickroom_slow_consumer_closes_total", "counter", "Clients closed with 4000 because their queue overflowed.")
+	p("tickroom_slow_consumer_closes_total %d\n", g.slowCloses)
+	metric("tickroom_frames_out_total", "counter", "WebSocket frames written.")
+	p("tickroom_frames_out_total %d\n", m.framesOut.Load())
+	metric("tickroom_bytes_out_total", "counter", "Payload bytes written to clients.")
+	p("tickroom_bytes_out_total %d\n", m.bytesOut.Load())
+	metric("tickroom_chat_publishes_total", "counter", "Chat messages acknowledged.")
+	p("tickroom_chat_publishes_total %d\n", m.publishes.Load())
+	metric("tickroom_chat_publish_failures_total", "counter", "Chat publishes refused for NATS being unavailable or failing.")
+	p("tickroom_chat_publish_failures_total %d\n", m.pubFailures.Load())
+	ready := 0
+	if g.natsReady {
+		ready = 1
+	}
+	metric("tickroom_nats_ready", "gauge", "1 when NATS is connected and the streams are ready.")
+	p("tickroom_nats_ready %d\n", ready)
+
+	writeLabelled := func(name, help, label string, l *labelled) {
+		metric(name, "counter", help)
+		keys, counts := l.snapshot()
+		for _, k := range keys {
+			p("%s{%s=%q} %d\n", name, label, k, counts[k])
+		}
+	}
+	writeLabelled("tickroom_events_in_total", "Producer events accepted from NATS, by kind.", "kind", &m.eventsIn)
+	writeLabelled("tickroom_invalid_messages_total", "Producer messages dropped for breaking their schema, by subject.", "subject", &m.invalids)
+	writeLabelled("tickroom_closes_total", "Connections closed by the server, by close code.", "code", &m.closes)
+	writeLabelled("tickroom_request_errors_total", "Requests answered with an error, by code.", "code", &m.errors)
+
+	h := &m.ackLatency
+	h.mu.Lock()
+	metric("tickroom_chat_ack_seconds", "histogram", "Time from a chat publish request to its durable ack.")
+	for i, b := range h.bounds {
+		p("tickroom_chat_ack_seconds_bucket{le=\"%g\"} %d\n", b, h.buckets[i])
+	}
+	p("tickroom_chat_ack_seconds_bucket{le=\"+Inf\"} %d\n", h.count)
+	p("tickroom_chat_ack_seconds_sum %g\ntickroom_chat_ack_seconds_count %d\n", h.sum, h.count)
+	h.mu.Unlock()
+}

@@ -1,0 +1,153 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tickroom/tickroom/dashboard/hub"
+	"github.com/tickroom/tickroom/internal/auth"
+	"github.com/tickroom/tickroom/internal/natsbus"
+	"github.com/tickroom/tickroom/internal/protocol"
+)
+
+// Identities resolves who a connection is. Dev sessions are required in dev
+// mode; Provider (a JWT verifier) is optional.
+type Identities struct {
+	Sessions *auth.DevSessions
+	Provider auth.Verifier
+}
+
+// Server is one gateway. Create it with New, run it with Serve, stop it with
+// Shutdown.
+type Server struct {
+	cfg     Config
+	bus     Bus
+	ids     Identities
+	hub     *hub.Hub
+	up      *upstream
+	app     *fiber.App
+	metrics *metrics
+	log     *slog.Logger
+
+	ctx    context.Context // cancelled by Shutdown; parent of every request context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // connection handlers, writers and background loops
+
+	limits   connLimits
+	chatRate userRates
+	presence *presenceLoop
+	presSub  natsbus.Subscription
+
+	shutdownOnce sync.Once
+	closing      atomic.Bool
+}
+
+// New builds a gateway on bus. It starts the presence loop; Shutdown stops
+// it.
+func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Dev && ids.Sessions == nil {
+		return nil, errors.New("dashboard: dev mode needs dev sessions")
+	}
+	if !cfg.Dev && ids.Provider == nil {
+		return nil, errors.New("dashboard: without dev mode an identity provider is required")
+	}
+	s := &Server{
+		cfg:     cfg,
+		bus:     bus,
+		ids:     ids,
+		metrics: newMetrics(),
+		log:     cfg.Logger.With("node", cfg.Node),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.limits = connLimits{max: cfg.MaxConnections, perIP: cfg.MaxConnectionsPerIP, byIP: map[string]int{}}
+	s.chatRate = userRates{rate: cfg.ChatRate, burst: cfg.ChatBurst, buckets: map[string]*bucketRef{}}
+	s.presence = newPresenceLoop(s)
+	up := &upstream{
+		bus: bus, maxSize: cfg.MaxPayloadBytes, metrics: s.metrics,
+		log: &rateLog{logger: s.log, interval: 5 * time.Second},
+	}
+	s.up = up
+	s.hub = hub.New(up, hub.Config{
+		QueueBytes: cfg.QueueBytes,
+		OnPresence: s.presence.changed,
+	})
+	sub, err := bus.SubscribePresenceEvents(s.onPresenceEvent)
+	if err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("dashboard: presence events: %w", err)
+	}
+	s.presSub = sub
+	s.app = s.routes()
+	s.goTracked(s.presence.run)
+	return s, nil
+}
+
+// goTracked runs fn in a goroutine that Shutdown waits for.
+func (s *Server) goTracked(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// App exposes the Fiber app, for tests that drive it with app.Test.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Hub exposes the fan-out core, for metrics and tests.
+func (s *Server) Hub() *hub.Hub { return s.hub }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.app.Listener(ln)
+	if s.closing.Load() {
+		return nil
+	}
+	return err
+}
+
+// Shutdown closes every client with 1001 (going away), stops accepting,
+// and waits for every goroutine the server started, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.shutdownOnce.Do(func() {
+		s.closing.Store(true)
+		// Fasthttp does not close hijacked sockets: the hub closes them.
+		s.hub.Shutdown(protocol.CloseGoingAway, "server shutting down; reconnect")
+		err = s.app.ShutdownWithContext(ctx)
+		s.cancel()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = errors.Join(err, fmt.Errorf("dashboard: shutdown: %w", ctx.Err()))
+			<-done // handlers end on their own once their deadlines pass
+		}
+		s.hub.Wait()
+		if s.presSub != nil {
+			_ = s.presSub.Unsubscribe()
+		}
+	})
+	return err
+}
+
+func newSessionID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "s-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,141 @@
+package dashboard
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tickroom/tickroom/internal/auth"
+	"github.com/tickroom/tickroom/internal/protocol"
+)
+
+// Cookie carrying the session token.
+const sessionCookie = "tickroom_session"
+
+// Locals keys set before the upgrade and read by the connection handler.
+const (
+	localIdentity = "tickroom.identity"
+	localAuthErr  = "tickroom.authErr"
+	localIP       = "tickroom.ip"
+)
+
+// checkUpgrade runs before the WebSocket upgrade and refuses with a plain
+// HTTP status what must not become a connection: a foreign Origin (403), a
+// client offering only protocol versions we do not speak (400), a full
+// server (503). Authentication failures are reported after the upgrade with
+// close 1008, because a browser cannot read the status of a failed upgrade.
+func (s *Server) checkUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return fiber.NewError(fiber.StatusUpgradeRequired, "WebSocket upgrade required")
+	}
+	if s.closing.Load() {
+		s.metrics.refused.Add(1)
+		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
+	}
+	if !s.originAllowed(c) {
+		s.metrics.refused.Add(1)
+		return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
+	}
+	if offered := c.Get(fiber.HeaderSecWebSocketProtocol); offered != "" && !offersV1(offered) {
+		s.metrics.refused.Add(1)
+		return fiber.NewError(fiber.StatusBadRequest, "unsupported protocol version; this server speaks "+protocol.Subprotocol)
+	}
+	ip := c.IP()
+	if ok, reason := s.limits.acquire(ip); !ok {
+		s.metrics.refused.Add(1)
+		c.Set(fiber.HeaderRetryAfter, "5")
+		return fiber.NewError(fiber.StatusServiceUnavailable, reason)
+	}
+	// The handler releases the slot; if the upgrade fails it never runs,
+	// so release here unless the connection took ownership.
+	c.Locals(localIP, ip)
+	id, err := s.identify(c.Cookies(sessionCookie), c.Query("token"))
+	if err != nil {
+		c.Locals(localAuthErr, err.Error())
+	} else {
+		c.Locals(localIdentity, id)
+	}
+	if err := c.Next(); err != nil {
+		s.limits.release(ip)
+		return err
+	}
+	if c.Response().StatusCode() != fiber.StatusSwitchingProtocols {
+		s.limits.release(ip)
+		return nil
+	}
+	// fasthttp runs the hijacked handler after this returns; count it now
+	// so Shutdown cannot miss it.
+	s.wg.Add(1)
+	return nil
+}
+
+func offersV1(header string) bool {
+	for _, p := range strings.Split(header, ",") {
+		if strings.TrimSpace(p) == protocol.Subprotocol {
+			return true
+		}
+	}
+	return false
+}
+
+// originAllowed: no Origin (a non-browser client) is allowed; otherwise the
+// origin must be in the allow-list, or be this server's own origin when the
+// list is empty.
+func (s *Server) originAllowed(c *fiber.Ctx) bool {
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" {
+		return true
+	}
+	if len(s.cfg.AllowedOrigins) == 0 {
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, string(c.Request().Host()))
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// identify resolves the caller from a session cookie or a token; with
+// neither, dev mode makes a guest.
+func (s *Server) identify(cookie, token string) (auth.Identity, error) {
+	if token == "" {
+		token = cookie
+	}
+	now := time.Now()
+	if token == "" {
+		if !s.cfg.Dev {
+			return auth.Identity{}, errAuthRequired
+		}
+		return auth.Identity{User: auth.GuestName(nil), Guest: true}, nil
+	}
+	var firstErr error
+	if s.ids.Sessions != nil {
+		id, err := s.ids.Sessions.Verify(token, now)
+		if err == nil {
+			return id, nil
+		}
+		firstErr = err
+	}
+	if s.ids.Provider != nil {
+		id, err := s.ids.Provider.Verify(token, now)
+		if err == nil {
+			return id, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return auth.Identity{}, firstErr
+}
+
+type authError string
+
+func (e authError) Error() string { return string(e) }
+
+const errAuthRequired = authError("authentication required")

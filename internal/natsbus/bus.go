@@ -1,0 +1,342 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures a Bus. Zero values take the documented defaults.
+type Config struct {
+	URLs        []string      // external NATS servers; ignored when Server != nil
+	Server      *Server       // embedded server: connect in-process, no TCP
+	Name        string        // connection name shown by the server, e.g. "tickroom-gw-1"
+	Replicas    int           // stream replicas, default 1 (3 in a cluster)
+	ChatMaxAge  time.Duration // CHAT retention, default 30 days
+	DupeWindow  time.Duration // msgid dedupe window, default 10m
+	PresenceTTL time.Duration // presence snapshot lifetime, default 30s; refresh well within it
+	Logger      *slog.Logger  // default slog.Default()
+}
+
+const (
+	defaultChatMaxAge  = 30 * 24 * time.Hour
+	defaultDupeWindow  = 10 * time.Minute
+	defaultPresenceTTL = 30 * time.Second
+
+	ensureTimeout    = 10 * time.Second
+	ensureBackoffMin = 250 * time.Millisecond
+	ensureBackoffMax = 5 * time.Second
+	closeWait        = 10 * time.Second
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Server == nil && len(c.URLs) == 0 {
+		return c, errors.New("natsbus: Config needs URLs or Server")
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.ChatMaxAge <= 0 {
+		c.ChatMaxAge = defaultChatMaxAge
+	}
+	if c.DupeWindow <= 0 {
+		c.DupeWindow = defaultDupeWindow
+	}
+	if c.DupeWindow > c.ChatMaxAge {
+		c.DupeWindow = c.ChatMaxAge // JetStream rejects a window longer than MaxAge
+	}
+	if c.PresenceTTL <= 0 {
+		c.PresenceTTL = defaultPresenceTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// Bus is a NATS connection with tickroom's streams declared on it.
+type Bus struct {
+	cfg Config
+	log *slog.Logger
+	nc  *nats.Conn
+	js  jetstream.JetStream
+
+	// Readiness is "connected and streams ensured since the last
+	// disconnect": a disconnect bumps epoch, a successful ensure records
+	// epoch+1 in readyEpoch, so an ensure racing a disconnect never counts.
+	epoch      atomic.Uint64
+	readyEpoch atomic.Uint64
+	closed     atomic.Bool
+
+	kick       chan struct{} // wakes the supervisor; buffered 1, sends never block
+	connClosed chan struct{} // closed by nats' ClosedHandler
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+
+	statusMu  sync.Mutex // guards fns and lastReady
+	fns       []func(ready bool)
+	lastReady bool
+
+	subsMu sync.Mutex
+	subs   map[*liveSub]struct{}
+
+	kvMu sync.Mutex
+	kv   jetstream.KeyValue
+}
+
+// Connect connects to NATS and declares the streams. It fails only on bad
+// configuration or a canceled ctx: if NATS is down the Bus keeps retrying
+// in the background (forever, until Close) and Ready reports false until
+// the connection is up and the streams exist. ctx bounds only the first
+// attempt to declare the streams.
+func Connect(ctx context.Context, cfg Config) (*Bus, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	b := &Bus{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "natsbus"),
+		kick:       make(chan struct{}, 1),
+		connClosed: make(chan struct{}),
+		subs:       make(map[*liveSub]struct{}),
+	}
+	var closedOnce sync.Once
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(250 * time.Millisecond),
+		// No reconnect buffer: a publish while disconnected fails at once
+		// instead of being replayed later behind the caller's back (a chat
+		// message reported as failed must not appear a minute later).
+		nats.ReconnectBufSize(-1),
+		nats.DrainTimeout(5 * time.Second),
+		nats.ConnectHandler(func(*nats.Conn) { b.wake() }),
+		nats.ReconnectHandler(func(*nats.Conn) { b.wake() }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.epoch.Add(1)
+			if err != nil {
+				b.log.Warn("nats disconnected", "err", err)
+			}
+			b.wake()
+		}),
+		nats.ClosedHandler(func(*nats.Conn) {
+			closedOnce.Do(func() { close(b.connClosed) })
+			b.wake()
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			b.log.Warn("nats async error", "subject", subj, "err", err)
+		}),
+	}
+	url := strings.Join(cfg.URLs, ",")
+	if cfg.Server != nil {
+		url = ""
+		opts = append(opts, nats.InProcessServer(cfg.Server.ns))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: connect: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
+	}
+	b.nc, b.js = nc, js
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+
+	// One synchronous attempt so the common case returns ready.
+	if nc.IsConnected() {
+		if err := b.tryEnsure(ctx); err != nil {
+			b.log.Warn("natsbus: streams not ready yet, retrying in background", "err", err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("natsbus: connect: %w", err)
+	}
+	// OnStatus reports changes from here on; the state at return is Ready().
+	b.lastReady = b.Ready()
+	b.wg.Add(1)
+	go b.supervise()
+	return b, nil
+}
+
+func (b *Bus) wake() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// tryEnsure declares the streams and, on success, marks this connection
+// epoch ready.
+func (b *Bus) tryEnsure(ctx context.Context) error {
+	e := b.epoch.Load()
+	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+	defer cancel()
+	if err := b.ensureStreams(ctx); err != nil {
+		return err
+	}
+	b.readyEpoch.Store(e + 1)
+	return nil
+}
+
+// supervise is the Bus's one goroutine: it (re)declares the streams after
+// every (re)connect, retries with backoff while that fails, and reports
+// readiness changes to OnStatus callbacks. It stops on Close.
+func (b *Bus) supervise() {
+	defer b.wg.Done()
+	backoff := ensureBackoffMin
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		if b.nc.IsConnected() && !b.streamsReady() {
+			if err := b.tryEnsure(b.ctx); err != nil {
+				if b.ctx.Err() != nil {
+					return
+				}
+				b.log.Warn("natsbus: streams not ready, retrying", "err", err, "in", backoff)
+				retry.Reset(backoff)
+				backoff = min(backoff*2, ensureBackoffMax)
+			} else {
+				backoff = ensureBackoffMin
+				b.log.Info("natsbus: ready")
+			}
+		}
+		b.notify()
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-b.kick:
+			retry.Stop()
+		case <-retry.C:
+		}
+	}
+}
+
+func (b *Bus) streamsReady() bool { return b.readyEpoch.Load() == b.epoch.Load()+1 }
+
+// Ready reports whether the connection is up and the streams are declared.
+func (b *Bus) Ready() bool {
+	return !b.closed.Load() && b.nc.IsConnected() && b.streamsReady()
+}
+
+// Status names the connection state for /readyz and metrics: one of
+// "connecting", "connected" (and streams ready), "streams_pending"
+// (connected, streams not declared yet), "reconnecting", "disconnected",
+// "draining" or "closed".
+func (b *Bus) Status() string {
+	if b.closed.Load() {
+		return "closed"
+	}
+	switch st := b.nc.Status(); st {
+	case nats.CONNECTED:
+		if b.streamsReady() {
+			return "connected"
+		}
+		return "streams_pending"
+	case nats.DRAINING_SUBS, nats.DRAINING_PUBS:
+		return "draining"
+	default:
+		return strings.ToLower(st.String())
+	}
+}
+
+// OnStatus registers fn to be called with the new value each time Ready
+// changes after registration (call Ready for the current value). Calls are serialized on the supervisor goroutine; fn must not
+// block (it may call Ready or Status).
+func (b *Bus) OnStatus(fn func(ready bool)) {
+	b.statusMu.Lock()
+	b.fns = append(b.fns, fn)
+	b.statusMu.Unlock()
+}
+
+func (b *Bus) notify() {
+	b.statusMu.Lock()
+	defer b.statusMu.Unlock()
+	r := b.Ready()
+	if r == b.lastReady {
+		return
+	}
+	b.lastReady = r
+	for _, fn := range b.fns {
+		fn(r)
+	}
+}
+
+// Conn exposes the raw connection for wiring feed producers in cmd. Nothing
+// else should need it.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Close stops live subscriptions, drains and closes the connection, and
+// waits for the supervisor. It is idempotent; calls after Close fail with
+// ErrClosed.
+func (b *Bus) Close() {
+	b.closeOnce.Do(func() {
+		b.closed.Store(true)
+		b.cancel()
+		b.subsMu.Lock()
+		subs := make([]*liveSub, 0, len(b.subs))
+		for s := range b.subs {
+			subs = append(subs, s)
+		}
+		b.subsMu.Unlock()
+		for _, s := range subs {
+			_ = s.Unsubscribe()
+		}
+		// Drain lets core subscriptions finish what they hold; on a
+		// connection that is not up it closes at once.
+		if err := b.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionReconnecting) {
+			b.nc.Close()
+		}
+		select {
+		case <-b.connClosed:
+		case <-time.After(closeWait):
+			b.nc.Close()
+			<-b.connClosed
+		}
+		b.wg.Wait()
+		b.notify() // tell listeners we are no longer ready
+	})
+}
+
+// usable fails fast when a call cannot succeed, instead of letting it wait
+// for its context: after Close, or while NATS is unreachable.
+func (b *Bus) usable(op string) error {
+	if b.closed.Load() {
+		return fmt.Errorf("natsbus: %s: %w", op, ErrClosed)
+	}
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("natsbus: %s: %w (%s)", op, ErrUnavailable, b.Status())
+	}
+	return nil
+}
+
+func (b *Bus) setPresenceKV(kv jetstream.KeyValue) {
+	b.kvMu.Lock()
+	b.kv = kv
+	b.kvMu.Unlock()
+}
+
+func (b *Bus) presenceKV() jetstream.KeyValue {
+	b.kvMu.Lock()
+	defer b.kvMu.Unlock()
+	return b.kv
+}

@@ -1,0 +1,37 @@
+// Package natsbus is tickroom's only door to NATS: it runs the embedded
+// nats-server, owns the client connection, declares the JetStream streams
+// and the presence bucket, and turns NATS messages into plain [Msg] values.
+// No other package imports nats.go or nats-server; the rest of the program
+// sees subjects, sequences and byte slices.
+//
+// # What lives where
+//
+//	CHAT     chat.>                       history, replay, dedupe by msgid
+//	ALERTS   alert.>                      history, replay (1000 per subject)
+//	CANDLES  candle.>                     history, replay (500 per subject)
+//	LAST     market.> analytics.> feed.>  last value per subject
+//	KV tickroom_presence                  one presence snapshot per gateway
+//
+// The first token of a subject is its kind; [PersistedKind] and
+// [LastValueKind] classify kinds, and the kind alone picks the stream.
+//
+// # Concurrency
+//
+// Every exported method of [Bus] and [Server] is safe for concurrent use.
+// Calls that talk to NATS take a context and are bounded by it. Live
+// callbacks (SubscribeLive, SubscribePresenceEvents) run serially on one
+// goroutine per subscription, owned by nats.go; they must not block for
+// long, because a slow callback makes NATS buffer and, past its limits,
+// drop messages. Replay, History and LastValues call fn on the caller's
+// goroutine. OnStatus callbacks run on the bus's supervisor goroutine.
+//
+// # Lifecycle
+//
+// [Connect] never fails because NATS is down: it keeps reconnecting
+// forever and (re)declares the streams in a supervisor goroutine each time
+// the connection comes back, so [Bus.Ready] is the honest readiness signal.
+// [Bus.Close] stops the supervisor, stops every live subscription, drains
+// the connection and waits for all of it. [Server.Shutdown] waits for the
+// embedded server to stop. Close the Bus before shutting down the Server it
+// uses.
+package natsbus

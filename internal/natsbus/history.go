@@ -1,0 +1,77 @@
+package natsbus
+
+import (
+	"context"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const historyMinWindow = 64
+
+// History returns up to limit stored messages on subject with Seq < before
+// (before == 0: the latest), oldest first. A limit <= 0 returns nothing.
+//
+// JetStream reads only forwards, so History reads a window of sequences
+// ending just before `before` and, while that window holds fewer than limit
+// messages for subject, reads the window before it, eight times wider each
+// time. Each stored message is read at most once; a quiet room in a busy
+// stream costs a few extra round trips, not a full scan per page.
+func (b *Bus) History(ctx context.Context, subject string, before uint64, limit int) ([]Msg, error) {
+	const op = "history"
+	stream, err := streamFor(subject)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || before == 1 {
+		return nil, nil
+	}
+	if err := b.usable(op); err != nil {
+		return nil, err
+	}
+	st, err := b.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	state := st.CachedInfo().State
+	first, end := state.FirstSeq, state.LastSeq
+	if before != 0 && before-1 < end {
+		end = before - 1
+	}
+	if state.Msgs == 0 || end < first {
+		return nil, nil
+	}
+
+	var out []Msg // newest `limit` found so far, oldest first
+	window := uint64(max(limit*4, historyMinWindow))
+	for {
+		start := first
+		if end-first >= window {
+			start = end - window + 1
+		}
+		var got []Msg
+		err := b.scan(ctx, op, stream, jetstream.ConsumerConfig{
+			FilterSubject: subject,
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   start,
+		}, func(_ jetstream.Msg, m Msg, _ *jetstream.MsgMetadata) (bool, error) {
+			if m.Seq > end {
+				return false, nil
+			}
+			got = append(got, m)
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		// Only the newest of this older window fill the remaining slots.
+		if need := limit - len(out); len(got) > need {
+			got = got[len(got)-need:]
+		}
+		out = append(got, out...)
+		if len(out) >= limit || start == first {
+			return out, nil
+		}
+		end = start - 1
+		window *= 8
+	}
+}

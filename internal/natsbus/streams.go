@@ -1,0 +1,130 @@
+package natsbus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream and bucket names. They are part of the deployment (operators see
+// them in `nats stream ls`), so they do not change lightly.
+const (
+	streamChat    = "CHAT"
+	streamAlerts  = "ALERTS"
+	streamCandles = "CANDLES"
+	streamLast    = "LAST"
+
+	presenceBucket = "tickroom_presence"
+	// presenceStream and presenceFilter are how JetStream stores the bucket;
+	// Presence reads them directly to get every key and value in one pass.
+	presenceStream = "KV_" + presenceBucket
+	presenceFilter = "$KV." + presenceBucket + ".>"
+)
+
+// kindStream maps a subject kind (its first token) to the stream storing it.
+var kindStream = map[string]string{
+	"chat":      streamChat,
+	"alert":     streamAlerts,
+	"candle":    streamCandles,
+	"market":    streamLast,
+	"analytics": streamLast,
+	"feed":      streamLast,
+}
+
+// PersistedKind reports whether kind keeps a sequenced history (chat, alert,
+// candle): such channels have seq, replay and history.
+func PersistedKind(kind string) bool {
+	s := kindStream[kind]
+	return s != "" && s != streamLast
+}
+
+// LastValueKind reports whether kind keeps only the last value per subject
+// (market, analytics, feed).
+func LastValueKind(kind string) bool { return kindStream[kind] == streamLast }
+
+// kindOf returns the first token of a subject or pattern.
+func kindOf(subject string) string {
+	kind, _, _ := strings.Cut(subject, ".")
+	return kind
+}
+
+// streamFor returns the stream that stores subject (a literal subject or a
+// pattern whose first token is a literal kind).
+func streamFor(subject string) (string, error) {
+	if s := kindKnownStream(subject); s != "" {
+		return s, nil
+	}
+	return "", fmt.Errorf("%w: %q", ErrNotStored, subject)
+}
+
+func kindKnownStream(subject string) string { return kindStream[kindOf(subject)] }
+
+// streamConfigs is the declared shape of every stream, built from Config.
+func (c *Config) streamConfigs() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{
+			Name:        streamChat,
+			Subjects:    []string{"chat.>"},
+			Storage:     jetstream.FileStorage,
+			Replicas:    c.Replicas,
+			MaxAge:      c.ChatMaxAge,
+			Duplicates:  c.DupeWindow,
+			AllowDirect: true,
+		},
+		{
+			Name:              streamAlerts,
+			Subjects:          []string{"alert.>"},
+			Storage:           jetstream.FileStorage,
+			Replicas:          c.Replicas,
+			MaxMsgsPerSubject: 1000,
+			Duplicates:        c.DupeWindow,
+			AllowDirect:       true,
+		},
+		{
+			Name:              streamCandles,
+			Subjects:          []string{"candle.>"},
+			Storage:           jetstream.FileStorage,
+			Replicas:          c.Replicas,
+			MaxMsgsPerSubject: 500,
+			Duplicates:        c.DupeWindow,
+			AllowDirect:       true,
+		},
+		{
+			Name:              streamLast,
+			Subjects:          []string{"market.>", "analytics.>", "feed.>"},
+			Storage:           jetstream.FileStorage,
+			Replicas:          c.Replicas,
+			MaxMsgsPerSubject: 1,
+			Discard:           jetstream.DiscardOld,
+			// Ticks are rarely re-sent with an id; a short window keeps the
+			// dedupe table of a hot stream small.
+			Duplicates:  time.Second,
+			AllowDirect: true,
+		},
+	}
+}
+
+// ensureStreams creates or updates every stream and the presence bucket.
+// It is idempotent, so it runs on every (re)connect: a NATS that lost its
+// state gets it back without an operator.
+func (b *Bus) ensureStreams(ctx context.Context) error {
+	for _, sc := range b.cfg.streamConfigs() {
+		if _, err := b.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("natsbus: ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	kv, err := b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   presenceBucket,
+		TTL:      b.cfg.PresenceTTL,
+		Storage:  jetstream.FileStorage,
+		Replicas: b.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: ensure bucket %s: %w", presenceBucket, err)
+	}
+	b.setPresenceKV(kv)
+	return nil
+}

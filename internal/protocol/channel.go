@@ -1,0 +1,171 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Limits on channel names, from the contract.
+const (
+	MaxChannelBytes  = 255
+	MaxChannelTokens = 16
+)
+
+// Channel kinds the product ships. The kind is a channel's first token and
+// its default event name.
+const (
+	KindMarket    = "market"
+	KindAnalytics = "analytics"
+	KindCandle    = "candle"
+	KindAlert     = "alert"
+	KindChat      = "chat"
+	KindFeed      = "feed"
+)
+
+var kinds = map[string]bool{
+	KindMarket: true, KindAnalytics: true, KindCandle: true,
+	KindAlert: true, KindChat: true, KindFeed: true,
+}
+
+// KnownKind reports whether kind is one of the shipped channel kinds.
+func KnownKind(kind string) bool { return kinds[kind] }
+
+// Persisted reports whether events of kind carry a stream sequence and can
+// be replayed with since and read with history.
+func Persisted(kind string) bool {
+	return kind == KindChat || kind == KindAlert || kind == KindCandle
+}
+
+// HasLastValue reports whether a subscription to kind first delivers the
+// channel's last value.
+func HasLastValue(kind string) bool {
+	return kind == KindMarket || kind == KindAnalytics || kind == KindFeed
+}
+
+// Droppable reports whether events of kind may be conflated to the latest
+// value per channel when a client falls behind. Chat, alerts and candles are
+// never dropped.
+func Droppable(kind string) bool { return HasLastValue(kind) }
+
+// Kind returns the first token of a channel name.
+func Kind(channel string) string {
+	if i := strings.IndexByte(channel, '.'); i >= 0 {
+		return channel[:i]
+	}
+	return channel
+}
+
+// ErrChannel is wrapped by every channel validation error.
+var ErrChannel = errors.New("invalid channel")
+
+// ValidateChannel checks a channel name against the contract. Wildcard
+// tokens ("*" anywhere after the kind, ">" as the last token) are accepted
+// only when wildcard is true. The kind must be a literal, known kind.
+func ValidateChannel(channel string, wildcard bool) error {
+	if channel == "" {
+		return fmt.Errorf("%w: empty", ErrChannel)
+	}
+	if len(channel) > MaxChannelBytes {
+		return fmt.Errorf("%w: longer than %d bytes", ErrChannel, MaxChannelBytes)
+	}
+	tokens := 0
+	for start := 0; start <= len(channel); {
+		end := strings.IndexByte(channel[start:], '.')
+		if end < 0 {
+			end = len(channel)
+		} else {
+			end += start
+		}
+		tok := channel[start:end]
+		tokens++
+		if tokens > MaxChannelTokens {
+			return fmt.Errorf("%w: more than %d tokens", ErrChannel, MaxChannelTokens)
+		}
+		if tok == "" {
+			return fmt.Errorf("%w: empty token", ErrChannel)
+		}
+		switch {
+		case tok == "*" || tok == ">":
+			if !wildcard {
+				return fmt.Errorf("%w: wildcards are only allowed in subscribe and unsubscribe", ErrChannel)
+			}
+			if tokens == 1 {
+				return fmt.Errorf("%w: the first token must be a channel kind", ErrChannel)
+			}
+			if tok == ">" && end != len(channel) {
+				return fmt.Errorf("%w: '>' must be the last token", ErrChannel)
+			}
+		case !validToken(tok):
+			return fmt.Errorf("%w: token %q has characters outside [A-Za-z0-9_-]", ErrChannel, truncate(tok, 32))
+		}
+		if tokens == 1 && !kinds[tok] {
+			return fmt.Errorf("%w: unknown kind %q", ErrChannel, truncate(tok, 32))
+		}
+		start = end + 1
+	}
+	if tokens < 2 {
+		return fmt.Errorf("%w: a channel is <kind>.<name>", ErrChannel)
+	}
+	return nil
+}
+
+// IsWildcard reports whether a (valid) channel name holds a wildcard token.
+func IsWildcard(channel string) bool {
+	return strings.HasSuffix(channel, ".>") || strings.HasSuffix(channel, ".*") ||
+		strings.Contains(channel, ".*.")
+}
+
+// Match reports whether the literal subject matches pattern under NATS
+// wildcard rules.
+func Match(pattern, subject string) bool {
+	for {
+		pi := strings.IndexByte(pattern, '.')
+		si := strings.IndexByte(subject, '.')
+		ptok, stok := pattern, subject
+		if pi >= 0 {
+			ptok = pattern[:pi]
+		}
+		if si >= 0 {
+			stok = subject[:si]
+		}
+		if ptok == ">" {
+			return stok != ""
+		}
+		if ptok != "*" && ptok != stok {
+			return false
+		}
+		if pi < 0 || si < 0 {
+			return pi < 0 && si < 0
+		}
+		pattern, subject = pattern[pi+1:], subject[si+1:]
+	}
+}
+
+// LastToken returns the last token of a subject (the symbol of market.AAPL).
+func LastToken(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
+}
+
+func validToken(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidEventName reports whether name can be used as an event name (the
+// Tickroom-Event header): one token, at most 64 bytes.
+func ValidEventName(name string) bool {
+	return name != "" && len(name) <= 64 && validToken(name)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
