@@ -36,7 +36,7 @@ func newMetrics() *metrics {
 	return &metrics{ackLatency: newHistogram(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)}
 }
 
-func (m *metrics) eventIn(kind string)   { m.eventsIn.inc(kind) }
+func (m *metrics) eventIn(kind string)    { m.eventsIn.inc(kind) }
 func (m *metrics) invalid(subject string) { m.invalids.inc(subject) }
 
 type labelled struct {

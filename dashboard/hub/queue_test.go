@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/tickroom/tickroom/internal/protocol"
 )
+
+var ctx = context.Background()
 
 func TestBufferingUntilLive(t *testing.T) {
 	h, up := newTestHub(t, Config{Linger: tinyLinger})
@@ -31,12 +34,12 @@ func TestBufferingUntilLive(t *testing.T) {
 
 	// The replay goes straight to the queue, ahead of what is held.
 	for seq := uint64(2); seq <= 5; seq++ {
-		if err := s.Replay(strict("chat.room", seq, fmt.Sprint("hist", seq))); err != nil {
+		if err := s.Replay(ctx, strict("chat.room", seq, fmt.Sprint("hist", seq))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A replayed seq at or below the last replayed one is dropped.
-	if err := s.Replay(strict("chat.room", 3, "hist3-again")); err != nil {
+	if err := s.Replay(ctx, strict("chat.room", 3, "hist3-again")); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := c.Queued(); n != 4 {
@@ -60,7 +63,7 @@ func TestLiveFlushesNonSeqEvents(t *testing.T) {
 	up.push(t, "market.AAPL", tick("market.AAPL", "t1"))
 	up.push(t, "market.AAPL", tick("market.AAPL", "t2"))
 	up.push(t, "market.AAPL", strict("market.AAPL", 0, "s3"))
-	if err := s.Replay(tick("market.AAPL", "last")); err != nil {
+	if err := s.Replay(ctx, tick("market.AAPL", "last")); err != nil {
 		t.Fatal(err)
 	}
 	s.Live()
@@ -78,7 +81,7 @@ func TestReplayIsStrict(t *testing.T) {
 	s := mustSubscribe(t, h, c, "market.AAPL")
 	orig := tick("market.AAPL", "v1")
 	for _, ev := range []*Event{orig, tick("market.AAPL", "v2")} {
-		if err := s.Replay(ev); err != nil {
+		if err := s.Replay(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,7 +104,7 @@ func TestSetLastSeqDropsOld(t *testing.T) {
 	for seq := uint64(8); seq <= 12; seq++ {
 		up.push(t, "chat.room", strict("chat.room", seq, fmt.Sprint(seq)))
 	}
-	if err := s.Replay(strict("chat.room", 9, "old")); err != nil {
+	if err := s.Replay(ctx, strict("chat.room", 9, "old")); err != nil {
 		t.Fatal(err)
 	}
 	s.SetLastSeq(5) // never moves back
@@ -129,10 +132,10 @@ func TestReplyStaysFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	up.push(t, "chat.room", strict("chat.room", 4, "live4"))
-	if err := s.Replay(strict("chat.room", 1, "hist1")); err != nil {
+	if err := s.Replay(ctx, strict("chat.room", 1, "hist1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Replay(strict("chat.room", 2, "hist2")); err != nil {
+	if err := s.Replay(ctx, strict("chat.room", 2, "hist2")); err != nil {
 		t.Fatal(err)
 	}
 	up.push(t, "chat.room", strict("chat.room", 5, "live5"))
@@ -142,22 +145,31 @@ func TestReplyStaysFirst(t *testing.T) {
 	expectFrames(t, other, "live3", "live4", "live5", "live6")
 }
 
-func TestReplayOverflowClosesClient(t *testing.T) {
+func TestReplayWaitsForTheWriter(t *testing.T) {
 	h, _ := newTestHub(t, Config{Linger: tinyLinger, QueueBytes: 10})
 	c := mustRegister(t, h, "c", "")
 	s := mustSubscribe(t, h, c, "chat.room")
-	if err := s.Replay(strict("chat.room", 1, "12345678")); err != nil { // 9 bytes
+	if err := s.Replay(ctx, strict("chat.room", 1, "12345678")); err != nil { // 9 bytes
 		t.Fatal(err)
 	}
-	err := s.Replay(strict("chat.room", 2, "12"))
-	var cl *protocol.Close
-	if !errors.As(err, &cl) || cl.Code != protocol.CloseSlowConsumer {
-		t.Fatalf("overflowing Replay = %v, want slow consumer", err)
+	// A replay that would overflow waits for the writer rather than
+	// closing the client: it runs at the pace the client reads.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := s.Replay(short, strict("chat.room", 2, "12")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Replay into a full queue = %v, want it to wait until ctx ends", err)
 	}
-	if err := s.Replay(strict("chat.room", 3, "x")); !errors.As(err, &cl) {
-		t.Fatalf("Replay on closed client = %v", err)
+	if r := c.Reason(); r != nil {
+		t.Fatalf("client closed by a waiting replay: %v", r)
 	}
-	s.Live() // harmless on a closed client
+	done := make(chan error, 1)
+	go func() { done <- s.Replay(ctx, strict("chat.room", 3, "34")) }()
+	c.Drain(nil)
+	if err := <-done; err != nil {
+		t.Fatalf("Replay after drain = %v", err)
+	}
+	s.Live()
+	expectFrames(t, c, "34")
 }
 
 func TestBufferingOverflowClosesClient(t *testing.T) {

@@ -111,3 +111,15 @@ func TestConnectWhileDown(t *testing.T) {
 	})
 	mustPublish(t, b, "chat.lobby", "hi", "")
 }
+
+func TestCloseWhileDown(t *testing.T) {
+	b, err := Connect(context.Background(), Config{URLs: []string{"nats://" + hostPort(freePort(t))}, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	b.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %s with NATS down", d)
+	}
+}
