@@ -17,6 +17,7 @@ type Bus interface {
 	History(ctx context.Context, subject string, before uint64, limit int) ([]natsbus.Msg, error)
 	LastValues(ctx context.Context, pattern string, fn func(natsbus.Msg) error) error
 	PutPresence(ctx context.Context, node string, snapshot map[string][]string) error
+	DeletePresence(ctx context.Context, node string) error
 	Presence(ctx context.Context, channel string) ([]string, error)
 	PublishPresenceEvent(channel string, data []byte) error
 	SubscribePresenceEvents(fn func(natsbus.Msg)) (natsbus.Subscription, error)

@@ -52,7 +52,7 @@ func (p *presenceLoop) run() {
 	for {
 		select {
 		case <-p.s.ctx.Done():
-			p.put(map[string][]string{}) // leave at once rather than at TTL
+			p.remove() // leave at once rather than at the TTL
 			return
 		case <-p.dirty:
 		case <-tick.C:
@@ -66,6 +66,14 @@ func (p *presenceLoop) put(snapshot map[string][]string) {
 	defer cancel()
 	if err := p.s.bus.PutPresence(ctx, p.s.cfg.Node, snapshot); err != nil {
 		p.s.log.Debug("presence snapshot not stored", "err", err)
+	}
+}
+
+func (p *presenceLoop) remove() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := p.s.bus.DeletePresence(ctx, p.s.cfg.Node); err != nil {
+		p.s.log.Debug("presence snapshot not removed", "err", err)
 	}
 }
 

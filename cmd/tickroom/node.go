@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/tickroom/tickroom/dashboard"
 	"github.com/tickroom/tickroom/internal/auth"
@@ -28,6 +31,9 @@ type Node struct {
 	ln       net.Listener
 	url      string
 	serveErr chan error
+
+	pprof     *http.Server
+	pprofDone chan struct{}
 
 	feedsCancel context.CancelFunc
 	feedsDone   chan struct{}
@@ -110,6 +116,11 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 	n.url = scheme + "://" + displayAddr(n.ln.Addr())
 	go func() { n.serveErr <- n.gw.Serve(n.ln) }()
 
+	if cfg.PprofAddr != "" {
+		if err := n.startPprof(cfg.PprofAddr); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Feeds {
 		if err := n.startFeeds(); err != nil {
 			return nil, err
@@ -169,6 +180,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		} else if n.ln != nil {
 			_ = n.ln.Close()
 		}
+		if n.pprof != nil {
+			errs = append(errs, n.pprof.Shutdown(ctx))
+			<-n.pprofDone
+		}
 		n.stopFeeds()
 		if n.bus != nil {
 			n.bus.Close()
@@ -223,4 +238,27 @@ func (m minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (m minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{Handler: m.Handler.WithGroup(name), min: m.min}
+}
+
+// startPprof serves net/http/pprof on its own listener, never on the public
+// address: profiles reveal internals.
+func (n *Node) startPprof(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	n.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.pprofDone = make(chan struct{})
+	go func() { // ends when Shutdown closes the server
+		defer close(n.pprofDone)
+		_ = n.pprof.Serve(ln)
+	}()
+	n.log.Info("pprof listening", "addr", ln.Addr().String())
+	return nil
 }

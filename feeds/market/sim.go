@@ -16,7 +16,8 @@
 //     VolatileMean); the volatile regime multiplies volatility by
 //     VolatileFactor, widens spreads, raises trade sizes and the tick rate.
 //   - jumps: a Poisson process (JumpsPerHour per symbol) adds a log return of
-//     about ±1.5 JumpStd and starts a volatile regime.
+//     about ±1.8 JumpStd, starts a volatile regime and, for about a
+//     minute, a burst of bigger and more frequent trades.
 //   - ticks arrive with exponential inter-arrival times (a Poisson process of
 //     the symbol's Rate, faster in the volatile regime): bursty, not
 //     metronomic.
@@ -50,6 +51,8 @@ const (
 	volatileSpread = 2.0
 	volatileSize   = 1.5
 	volatileRate   = 1.6
+	burstSize      = 2.5 // for about a minute after a jump
+	burstRate      = 1.5
 )
 
 // Config configures a Sim. The zero value is usable: every zero field means
@@ -69,7 +72,7 @@ type Config struct {
 	// own Rate overrides it). Zero means 4.
 	Rate float64
 	// JumpsPerHour is the mean number of price jumps per symbol per hour of
-	// simulated time. Zero means 0.3; see NoJumps.
+	// simulated time. Zero means 0.2; see NoJumps.
 	JumpsPerHour float64
 	// NoJumps disables jumps.
 	NoJumps bool
@@ -102,7 +105,7 @@ type state struct {
 	last     time.Time
 	next     time.Time
 	volatile bool
-	burst    int // ticks left with boosted size after a jump
+	burst    time.Time // until then, after a jump: bigger trades, more often
 	volume   float64
 }
 
@@ -121,7 +124,7 @@ func New(cfg Config) (*Sim, error) {
 		cfg.Rate = 4
 	}
 	if cfg.JumpsPerHour == 0 {
-		cfg.JumpsPerHour = 0.3
+		cfg.JumpsPerHour = 0.2
 	}
 	if cfg.CalmMean == 0 {
 		cfg.CalmMean = 20 * time.Minute
@@ -250,6 +253,9 @@ func (st *state) interArrival() time.Duration {
 	if st.volatile {
 		rate *= volatileRate
 	}
+	if st.last.Before(st.burst) {
+		rate *= burstRate
+	}
 	d := time.Duration(st.rng.ExpFloat64() / rate * float64(time.Second))
 	return max(d, time.Millisecond) // distinct ms timestamps per symbol
 }
@@ -284,7 +290,7 @@ func (st *state) step(now time.Time, cfg *Config) feeds.Tick {
 		}
 		st.logMid += size
 		jumped = true
-		st.burst = 20
+		st.burst = now.Add(time.Duration((0.5 + r.Float64()) * float64(time.Minute)))
 		if !cfg.NoRegimes {
 			st.volatile = true
 		}
@@ -311,9 +317,8 @@ func (st *state) step(now time.Time, cfg *Config) feeds.Tick {
 	if st.volatile {
 		sizeMult *= volatileSize
 	}
-	if st.burst > 0 {
-		st.burst--
-		sizeMult *= 4
+	if now.Before(st.burst) {
+		sizeMult *= burstSize
 		if jumped {
 			sizeMult *= 3
 		}

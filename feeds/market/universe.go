@@ -22,8 +22,10 @@ func (c Class) String() string {
 	return "unknown"
 }
 
-// Symbol describes one simulated instrument. Zero fields take the defaults
-// of the Class (see Defaults); Name and Price are required.
+// Symbol describes one simulated instrument. Vol and Drift are annualised
+// over TradingYear for every class, so a crypto pair's Vol is about 0.43 of
+// its usual calendar-year (24/7) figure. Zero fields take the defaults of
+// the Class (see Defaults); Name and Price are required.
 type Symbol struct {
 	Name  string // subject token, [A-Za-z0-9_-]
 	Class Class
@@ -43,9 +45,9 @@ type Symbol struct {
 func classDefaults(c Class) Symbol {
 	switch c {
 	case FX:
-		return Symbol{TickSize: 0.00001, Vol: 0.08, SpreadBps: 0.6, Lot: 1000, MedianLot: 100, JumpStd: 0.004}
+		return Symbol{TickSize: 0.00001, Vol: 0.05, SpreadBps: 0.6, Lot: 1000, MedianLot: 100, JumpStd: 0.004}
 	case Crypto:
-		return Symbol{TickSize: 0.01, Vol: 0.65, SpreadBps: 1, Lot: 0.0001, MedianLot: 500, JumpStd: 0.015}
+		return Symbol{TickSize: 0.01, Vol: 0.35, SpreadBps: 1, Lot: 0.0001, MedianLot: 500, JumpStd: 0.015}
 	default:
 		return Symbol{TickSize: 0.01, Vol: 0.30, SpreadBps: 1, Lot: 1, MedianLot: 100, JumpStd: 0.01}
 	}
@@ -90,15 +92,15 @@ func DefaultUniverse() []Symbol {
 		{Name: "JPM", Class: Equity, Price: 212.70, Vol: 0.20},
 		{Name: "SPY", Class: Equity, Price: 571.40, Vol: 0.14, SpreadBps: 0.2, JumpStd: 0.004},
 		{Name: "QQQ", Class: Equity, Price: 488.60, Vol: 0.18, SpreadBps: 0.25, JumpStd: 0.005},
-		{Name: "EURUSD", Class: FX, Price: 1.08420, Vol: 0.07},
-		{Name: "GBPUSD", Class: FX, Price: 1.27150, Vol: 0.08, SpreadBps: 0.8},
-		{Name: "USDJPY", Class: FX, Price: 149.320, TickSize: 0.001, Vol: 0.09},
-		{Name: "AUDUSD", Class: FX, Price: 0.66310, Vol: 0.10, SpreadBps: 1},
-		{Name: "BTCUSD", Class: Crypto, Price: 64250.00, Vol: 0.55, SpreadBps: 0.2, MedianLot: 400},
-		{Name: "ETHUSD", Class: Crypto, Price: 3180.00, Vol: 0.70, SpreadBps: 0.5, Lot: 0.001, MedianLot: 300},
-		{Name: "SOLUSD", Class: Crypto, Price: 148.20, Vol: 0.90, Lot: 0.01, MedianLot: 500},
-		{Name: "XRPUSD", Class: Crypto, Price: 0.5421, TickSize: 0.0001, Vol: 0.85, Lot: 1, MedianLot: 800},
-		{Name: "DOGEUSD", Class: Crypto, Price: 0.10873, TickSize: 0.00001, Vol: 1.00, Lot: 1, MedianLot: 2000},
-		{Name: "ADAUSD", Class: Crypto, Price: 0.3514, TickSize: 0.0001, Vol: 0.90, Lot: 1, MedianLot: 1000},
+		{Name: "EURUSD", Class: FX, Price: 1.08420, Vol: 0.045},
+		{Name: "GBPUSD", Class: FX, Price: 1.27150, Vol: 0.05, SpreadBps: 0.8},
+		{Name: "USDJPY", Class: FX, Price: 149.320, TickSize: 0.001, Vol: 0.055},
+		{Name: "AUDUSD", Class: FX, Price: 0.66310, Vol: 0.06, SpreadBps: 1},
+		{Name: "BTCUSD", Class: Crypto, Price: 64250.00, Vol: 0.25, SpreadBps: 0.2, MedianLot: 400},
+		{Name: "ETHUSD", Class: Crypto, Price: 3180.00, Vol: 0.32, SpreadBps: 0.5, Lot: 0.001, MedianLot: 300},
+		{Name: "SOLUSD", Class: Crypto, Price: 148.20, Vol: 0.42, Lot: 0.01, MedianLot: 500},
+		{Name: "XRPUSD", Class: Crypto, Price: 0.5421, TickSize: 0.0001, Vol: 0.40, Lot: 1, MedianLot: 800},
+		{Name: "DOGEUSD", Class: Crypto, Price: 0.10873, TickSize: 0.00001, Vol: 0.45, Lot: 1, MedianLot: 2000},
+		{Name: "ADAUSD", Class: Crypto, Price: 0.3514, TickSize: 0.0001, Vol: 0.42, Lot: 1, MedianLot: 1000},
 	}
 }
