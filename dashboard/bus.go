@@ -11,6 +11,7 @@ import (
 // NATS stays visible in one place.
 type Bus interface {
 	Ready() bool
+	OnStatus(fn func(ready bool))
 	PublishDurable(ctx context.Context, subject string, data []byte, msgID string) (seq uint64, dup bool, err error)
 	SubscribeLive(pattern string, fn func(natsbus.Msg)) (natsbus.Subscription, error)
 	Replay(ctx context.Context, pattern string, after uint64, fn func(natsbus.Msg) error) (uint64, error)

@@ -71,6 +71,9 @@ func (s *Server) handle(ws *fws.Conn) {
 		Protocol: protocol.Version, HeartbeatMS: s.cfg.Heartbeat.Milliseconds(),
 	})
 	_ = client.Send(protocol.AppendEvent(nil, "", protocol.EventWelcome, 0, time.Time{}, welcome))
+	if !s.bus.Ready() {
+		_ = client.Send(statusFrame(false))
+	}
 
 	writerDone := make(chan struct{})
 	go func() {

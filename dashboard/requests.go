@@ -76,6 +76,9 @@ func (c *conn) handleSubscribe(req *protocol.Request) {
 		return sub.Replay(ctx, ev)
 	}
 	switch {
+	case req.Since != nil && kind == protocol.KindCandle:
+		sub.SetLastSeq(*req.Since)
+		err = c.replayCandles(ctx, sub, req.Channel, *req.Since)
 	case req.Since != nil && protocol.Persisted(kind):
 		sub.SetLastSeq(*req.Since)
 		_, err = c.s.bus.Replay(ctx, req.Channel, *req.Since, send)
@@ -95,6 +98,56 @@ func (c *conn) handleSubscribe(req *protocol.Request) {
 			c.client.Close(protocol.CloseTryAgainLater, "replay unavailable; reconnect and resume with since")
 		}
 	}
+}
+
+// replayCandles replays stored bars compacted to the last version of each
+// (channel, start): a bar in progress is stored each time it is re-sent,
+// and a chart needs only the final one. Bars go out in the order of their
+// first appearance, i.e. by start time, and the subscription then resumes
+// after the highest seq read.
+func (c *conn) replayCandles(ctx context.Context, sub *hub.Sub, pattern string, since uint64) error {
+	type key struct {
+		channel string
+		start   int64
+	}
+	var (
+		bars  []*hub.Event
+		index = map[key]int{}
+		last  uint64
+	)
+	_, err := c.s.bus.Replay(ctx, pattern, since, func(m natsbus.Msg) error {
+		last = max(last, m.Seq)
+		start, err := protocol.ValidatePayload(m.Subject, m.Data)
+		if err != nil {
+			return nil
+		}
+		ev, err := c.s.upstreamEncode(m)
+		if err != nil {
+			return nil
+		}
+		k := key{m.Subject, start.UnixMilli()}
+		if i, ok := index[k]; ok {
+			bars[i] = ev
+			return nil
+		}
+		index[k] = len(bars)
+		bars = append(bars, ev)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, ev := range bars {
+		// Seq order is not bar order after compaction: send without the
+		// per-event seq check, then resume after the highest seq read.
+		unordered := *ev
+		unordered.Seq = 0
+		if err := sub.Replay(ctx, &unordered); err != nil {
+			return err
+		}
+	}
+	sub.SetLastSeq(last)
+	return nil
 }
 
 func (c *conn) handlePublish(req *protocol.Request) {

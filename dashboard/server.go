@@ -91,9 +91,24 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 		return nil, fmt.Errorf("dashboard: presence events: %w", err)
 	}
 	s.presSub = sub
+	bus.OnStatus(s.feedStatusChanged)
 	s.app = s.routes()
 	s.goTracked(s.presence.run)
 	return s, nil
+}
+
+// feedStatusChanged tells every client when NATS goes away or comes back,
+// so pages can say the prices are not live instead of showing them frozen.
+func (s *Server) feedStatusChanged(ready bool) {
+	s.hub.SendAll(statusFrame(ready))
+}
+
+func statusFrame(ready bool) []byte {
+	data := `{"feed":"available"}`
+	if !ready {
+		data = `{"feed":"unavailable","message":"market data and chat are unavailable; reconnecting"}`
+	}
+	return protocol.AppendEvent(nil, "", protocol.EventStatus, 0, time.Now(), []byte(data))
 }
 
 // goTracked runs fn in a goroutine that Shutdown waits for.

@@ -186,8 +186,9 @@ class Socket {
     this.everOpen = true;
     this.openedAt = Date.now();
     this.setStatus('connected');
+    const waiting = [...this.pending.values()];
     for (const sub of this.subs.values()) this.sendSubscribe(sub);
-    for (const r of this.pending.values()) this.send(r);
+    for (const r of waiting) this.send(r);
     this.startHeartbeat(this.opts.heartbeat || 20000);
   }
 

@@ -453,6 +453,8 @@ func (r *Runner) emit(st *symbol, kind, level string, t time.Time, text string) 
 func human(d time.Duration) string {
 	d = d.Round(time.Second)
 	switch {
+	case d <= 0:
+		return "under 1s"
 	case d < time.Minute:
 		return strconv.Itoa(int(d.Seconds())) + "s"
 	case d < time.Hour:

@@ -31,7 +31,7 @@ type Config struct {
 	// one symbol. Zero means 500ms (at most 2 per second).
 	AnalyticsEvery time.Duration
 	// CandleEvery is the minimum time between two re-sends of a symbol's bar
-	// in progress. Zero means 1s. A bar's final version is sent when it
+	// in progress. Zero means 2s. A bar's final version is sent when it
 	// closes, whatever the throttle.
 	CandleEvery time.Duration
 	// Grace is how long after a minute ends, by the feed's clock, a bar
@@ -97,7 +97,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.AnalyticsEvery = 500 * time.Millisecond
 	}
 	if cfg.CandleEvery == 0 {
-		cfg.CandleEvery = time.Second
+		cfg.CandleEvery = 2 * time.Second
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = 2 * time.Second

@@ -88,7 +88,7 @@ func TestCandlesThrottledAndFinal(t *testing.T) {
 
 	cs := candles(t, bus, "candle.AAPL")
 	// Sent: first tick (0s), 30s update, final of bar 0 on the 61s tick,
-	// then bar 1 throttled (the final was just sent, < 1s ago).
+	// then bar 1 throttled (the final was just sent, < 2s ago).
 	if len(cs) != 3 {
 		t.Fatalf("got %d candle messages: %+v", len(cs), cs)
 	}
@@ -102,7 +102,7 @@ func TestCandlesThrottledAndFinal(t *testing.T) {
 		t.Errorf("in-progress re-sends: %+v", cs[:2])
 	}
 	// The bar in progress goes out once the throttle allows.
-	clk.Set(t0.Add(62 * time.Second))
+	clk.Set(t0.Add(63 * time.Second)) // the 2s throttle since the final at 61s
 	r.Flush()
 	cs = candles(t, bus, "candle.AAPL")
 	if last := cs[len(cs)-1]; last.Start.Time != t0.Add(time.Minute) || last.Close != 100.4 {
@@ -130,7 +130,7 @@ func TestBarClosesOnClock(t *testing.T) {
 	if len(cs) != n {
 		t.Fatalf("bar closed before the grace period: %+v", cs[n:])
 	}
-	clk.Set(t0.Add(62 * time.Second))
+	clk.Set(t0.Add(63 * time.Second)) // the 2s throttle since the final at 61s
 	r.Flush()
 	cs = candles(t, bus, "candle.EURUSD")
 	if len(cs) != n+1 || cs[n].Close != 1.0845 || cs[n].Volume != 2000 {

@@ -88,7 +88,10 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			Subjects:          []string{"candle.>"},
 			Storage:           jetstream.FileStorage,
 			Replicas:          c.Replicas,
-			MaxMsgsPerSubject: 500,
+			// A bar in progress is re-sent as it changes (about every 2s),
+			// so a bar costs ~30 messages: 8000 keep about four hours of
+			// one-minute bars. The gateway compacts them on replay.
+			MaxMsgsPerSubject: 8000,
 			Duplicates:        c.DupeWindow,
 			AllowDirect:       true,
 		},

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package when any goroutine outlives the tests: every
+// Node is shut down by its test, and Shutdown must stop everything it
+// started (gateway handlers and writers, the presence loop, the bus, the
+// embedded nats-server).
+//
+// Two known fasthttp background goroutines are ignored, both by the fasthttp
+// function under their time.Sleep top frame (IgnoreTopFunction would have
+// to ignore every sleeping goroutine):
+//
+//   - updateServerDate.func1 (header.go:2407): started once per process by
+//     the first Server, refreshes the cached Date header every second and
+//     never exits, by design.
+//   - (*workerPool).Start.func2 (workerpool.go:60), the worker-pool
+//     cleaner: Stop closes its stop channel, but it only looks between
+//     sleeps of MaxIdleWorkerDuration (10s, not settable through Fiber), so
+//     it outlives a clean shutdown by up to 10s and then exits.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+	)
+}
