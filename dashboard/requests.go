@@ -83,7 +83,13 @@ func (c *conn) handleSubscribe(req *protocol.Request) {
 		sub.SetLastSeq(*req.Since)
 		_, err = c.s.bus.Replay(ctx, req.Channel, *req.Since, send)
 	case protocol.HasLastValue(kind):
-		err = c.s.bus.LastValues(ctx, req.Channel, send)
+		err = c.s.bus.LastValues(ctx, req.Channel, func(m natsbus.Msg) error {
+			ev, err := c.s.lastValid(ctx, m)
+			if err != nil || ev == nil {
+				return nil // nothing valid stored for this channel
+			}
+			return sub.Replay(ctx, ev)
+		})
 	}
 	if err != nil {
 		var cl *protocol.Close
@@ -209,6 +215,25 @@ func (c *conn) handlePresence(req *protocol.Request) {
 	}
 	raw, _ := json.Marshal(users)
 	c.reply(protocol.AppendOKField(nil, req.ID, "users", raw))
+}
+
+// lastValid encodes a channel's stored last value, or, when that one broke
+// its schema, the newest valid one before it: a hostile or buggy producer
+// must not erase the price a fresh page shows.
+func (s *Server) lastValid(ctx context.Context, m natsbus.Msg) (*hub.Event, error) {
+	if ev, err := s.upstreamEncode(m); err == nil {
+		return ev, nil
+	}
+	older, err := s.bus.History(ctx, m.Subject, m.Seq, natsbus.LastValidKeep)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(older) - 1; i >= 0; i-- {
+		if ev, err := s.upstreamEncode(older[i]); err == nil {
+			return ev, nil
+		}
+	}
+	return nil, nil
 }
 
 // historyJSON is a JSON array of the stored events before `before`, oldest

@@ -627,9 +627,6 @@ func TestE2ELastValues(t *testing.T) {
 	w.ping()
 
 	t.Run("invalid tick does not erase the last value", func(t *testing.T) {
-		t.Skip("BUG: the LAST stream keeps one message per subject (MaxMsgsPerSubject 1) and stores producer " +
-			"messages before the gateway validates them, so an invalid tick replaces the last valid one and a " +
-			"fresh subscriber gets no last value at all (internal/natsbus, not a minimal fix)")
 		store("market.AAPL", tick("AAPL", 103))
 		store("market.AAPL", `{"symbol":"AAPL","price":-1}`)
 		f := dial(t, n, "fresh", dialOpts{})

@@ -12,7 +12,7 @@ const MAX_ALERTS = 200;
 
 export class Chat {
   /** @param o {socket, list, form, input, room (select), presence (ul), presenceCount,
-   *            price(sym) → number|undefined, onSymbol(sym)} */
+   *            title?, price(sym) → number|undefined, onSymbol(sym)} */
   constructor(o) {
     Object.assign(this, o);
     this.channel = null;
@@ -62,6 +62,7 @@ export class Chat {
     this.channel = channel;
     if (channel.startsWith('chat.') && channel !== 'chat.lobby') this.addRoom(channel.slice(5));
     this.room.value = channel;
+    if (this.title) this.title.textContent = roomName(channel);
     this.input.placeholder = 'Message ' + roomName(channel) + ' — Enter to send, Shift+Enter for a new line';
     this.list.replaceChildren(el('li', 'system note', 'Loading ' + roomName(channel) + '…'));
     this.bySeq.clear(); this.byMsgid.clear(); this.chips.clear();

@@ -100,7 +100,10 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			Subjects:          []string{"market.>", "analytics.>", "feed.>"},
 			Storage:           jetstream.FileStorage,
 			Replicas:          c.Replicas,
-			MaxMsgsPerSubject: 1,
+			// A few per subject, not one: producer messages are stored
+			// before the gateway validates them, and an invalid last one
+			// must not erase the last valid value (see LastValidKeep).
+			MaxMsgsPerSubject: LastValidKeep,
 			Discard:           jetstream.DiscardOld,
 			// Ticks are rarely re-sent with an id; a short window keeps the
 			// dedupe table of a hot stream small.
@@ -109,6 +112,10 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 	}
 }
+
+// LastValidKeep is how many recent messages the LAST stream keeps per
+// subject, so a reader can skip invalid ones back to the last valid value.
+const LastValidKeep = 8
 
 // ensureStreams creates or updates every stream and the presence bucket.
 // It is idempotent, so it runs on every (re)connect: a NATS that lost its
