@@ -84,10 +84,10 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			AllowDirect:       true,
 		},
 		{
-			Name:              streamCandles,
-			Subjects:          []string{"candle.>"},
-			Storage:           jetstream.FileStorage,
-			Replicas:          c.Replicas,
+			Name:     streamCandles,
+			Subjects: []string{"candle.>"},
+			Storage:  jetstream.FileStorage,
+			Replicas: c.Replicas,
 			// A bar in progress is re-sent as it changes (about every 2s),
 			// so a bar costs ~30 messages: 8000 keep about four hours of
 			// one-minute bars. The gateway compacts them on replay.
@@ -96,10 +96,10 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			AllowDirect:       true,
 		},
 		{
-			Name:              streamLast,
-			Subjects:          []string{"market.>", "analytics.>", "feed.>"},
-			Storage:           jetstream.FileStorage,
-			Replicas:          c.Replicas,
+			Name:     streamLast,
+			Subjects: []string{"market.>", "analytics.>", "feed.>"},
+			Storage:  jetstream.FileStorage,
+			Replicas: c.Replicas,
 			// A few per subject, not one: producer messages are stored
 			// before the gateway validates them, and an invalid last one
 			// must not erase the last valid value (see LastValidKeep).
