@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // findChromium returns the browser binary, or skips the test with a clear
@@ -31,10 +32,10 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts one headless Chromium for the test and returns its
-// context; every page made from it with newPage gets its own cookies and
-// storage, like two people on two machines.
-func newBrowser(t *testing.T) context.Context {
+// newPage starts a headless Chromium of its own and returns its page
+// context. Each has its own profile — cookies and storage — like two people
+// on two machines.
+func newPage(t *testing.T) context.Context {
 	t.Helper()
 	path := findChromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -59,13 +60,6 @@ func newBrowser(t *testing.T) context.Context {
 		cancel()
 		cancelAlloc()
 	})
-	return ctx
-}
-
-func newPage(t *testing.T, browser context.Context) context.Context {
-	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
 	return ctx
 }
 
@@ -131,7 +125,7 @@ func screenshot(t *testing.T, page context.Context, name string) string {
 	var png []byte
 	ctx, cancel := context.WithTimeout(page, 10*time.Second)
 	defer cancel()
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 90)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return ""
 	}
@@ -143,4 +137,87 @@ func screenshot(t *testing.T, page context.Context, name string) string {
 	}
 	t.Logf("screenshot: %s", path)
 	return path
+}
+
+// waitState polls until the connection status element reports state (its
+// data-state: connecting, connected, reconnecting, offline).
+func waitState(want string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var got string
+		expr := fmt.Sprintf(`(document.querySelector(%q)||{dataset:{}}).dataset.state||""`, byName("Connection status"))
+		for {
+			if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &got)); err != nil {
+				return err
+			}
+			if got == want {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("connection status stayed %q, want %q: %w", got, want, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// waitStateNot polls until the status leaves state.
+func waitStateNot(state string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var got string
+		expr := fmt.Sprintf(`(document.querySelector(%q)||{dataset:{}}).dataset.state||""`, byName("Connection status"))
+		for {
+			if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &got)); err != nil {
+				return err
+			}
+			if got != state {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("connection status stayed %q: %w", got, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
+// TestBrowserChat is the product's first promise: two people on the page,
+// one types "hi" and presses Enter, the other sees it without a reload —
+// and it is still there after the server restarts, while the pages
+// reconnect by themselves.
+func TestBrowserChat(t *testing.T) {
+	findChromium(t) // skip before starting anything
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
+
+	ana, bob := newPage(t), newPage(t)
+	run(t, ana, 30*time.Second, chromedp.Navigate(n.URL()+"/?name=ana"), waitState("connected"))
+	run(t, bob, 30*time.Second, chromedp.Navigate(n.URL()+"/?name=bob"), waitState("connected"))
+
+	var before string
+	run(t, bob, 5*time.Second, textOf("Chat messages", &before))
+	if strings.Contains(before, "hi") {
+		t.Fatalf("bob's chat shows %q before anyone typed", before)
+	}
+	run(t, ana, 10*time.Second, chromedp.SendKeys(byName("Message"), "hi"+kb.Enter))
+	run(t, bob, 10*time.Second, waitText("Chat messages", "hi"))
+	run(t, bob, 5*time.Second, waitText("Chat messages", "ana"))
+
+	// Restart the server on the same address and data: the pages notice,
+	// reconnect by themselves, and chat goes on.
+	addr := n.ln.Addr().String()
+	shutdownNode(t, n)
+	run(t, ana, 10*time.Second, waitStateNot("connected"))
+	cfg.Addr = addr
+	startNode(t, cfg)
+	run(t, ana, 30*time.Second, waitState("connected"))
+	run(t, bob, 30*time.Second, waitState("connected"))
+	run(t, ana, 10*time.Second, chromedp.SendKeys(byName("Message"), "back after the restart"+kb.Enter))
+	run(t, bob, 10*time.Second, waitText("Chat messages", "back after the restart"))
+
+	// A fresh load shows both, from the durable history.
+	run(t, bob, 30*time.Second, chromedp.Reload(), waitState("connected"),
+		waitText("Chat messages", "back after the restart"), waitText("Chat messages", "hi"))
+	screenshot(t, bob, "chat")
 }

@@ -83,10 +83,12 @@ export class Chat {
     }
     for (const a of this.alerts) if (this.wantsAlert(a)) this.place(this.alertItem(a));
     this.loadAlertHistory(channel, gen);
-    s.subscribe(channel, {since: last}).catch((e) => {
+    s.subscribe(channel, {since: last}).then(() => {
+      // Presence counts live subscriptions: ask once ours is in place.
+      if (gen === this.gen) this.refreshPresence();
+    }, (e) => {
       if (gen === this.gen && e.code !== 'unsubscribed' && e.code !== 'closed') this.note('Could not join ' + roomName(channel) + ': ' + (e.message || e.code));
     });
-    this.refreshPresence();
     this.scrollToEnd();
   }
 
