@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		return nil, fmt.Errorf("NATS: %w", err)
 	}
 
-	ids, err := identities(cfg)
+	ids, err := n.identities(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -130,11 +131,20 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 	return n, nil
 }
 
-// identities builds dev sessions (key kept in the data dir, so tokens
-// survive restarts) and the JWT verifier when one is configured.
-func identities(cfg config.Config) (dashboard.Identities, error) {
+// identities builds dev sessions and the JWT verifier when one is
+// configured. The dev session key lives in the data directory on the
+// all-in-one node (tokens survive restarts); on external NATS it is shared
+// through NATS, so a token issued by one gateway is good on every other.
+func (n *Node) identities(ctx context.Context) (dashboard.Identities, error) {
+	cfg := n.cfg
 	var ids dashboard.Identities
-	key, err := auth.LoadOrCreateKey(cfg.DataDir)
+	var key []byte
+	var err error
+	if n.nats != nil {
+		key, err = auth.LoadOrCreateKey(cfg.DataDir)
+	} else {
+		key, err = n.sharedSessionKey(ctx)
+	}
 	if err != nil {
 		return ids, fmt.Errorf("session key: %w", err)
 	}
@@ -150,6 +160,29 @@ func identities(cfg config.Config) (dashboard.Identities, error) {
 		ids.Provider = v
 	}
 	return ids, nil
+}
+
+// sharedSessionKey reads (or first creates) the deployment's session key in
+// NATS, waiting up to 30s for NATS to come up: gateways may start first.
+func (n *Node) sharedSessionKey(ctx context.Context) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	gen := func() ([]byte, error) {
+		k := make([]byte, auth.KeySize)
+		_, err := rand.Read(k)
+		return k, err
+	}
+	for {
+		key, err := n.bus.SharedSecret(ctx, "dev-session-key", gen)
+		if err == nil {
+			return key, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("from NATS: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // URL is where the gateway serves, for people and tests.

@@ -18,6 +18,14 @@ function showStatus(st, extra) {
   if (st !== 'connected') rttEl.textContent = '';
 }
 
+// Dark by default; the user's choice of light is remembered.
+const themeBtn = $('theme');
+function applyTheme(light) {
+  if (light) document.documentElement.dataset.theme = 'light'; else delete document.documentElement.dataset.theme;
+  themeBtn.setAttribute('aria-pressed', String(light));
+}
+try { applyTheme(localStorage.getItem('tickroom.theme') === 'light'); } catch (e) { applyTheme(false); }
+
 async function main() {
   showStatus('connecting');
   const name = storedName();
@@ -74,6 +82,12 @@ async function main() {
   });
   $('filter').addEventListener('input', (e) => board.setFilter(e.target.value));
   const chart = new ChartView($('chart'), $('chart-sym'), socket);
+  themeBtn.addEventListener('click', () => {
+    const light = document.documentElement.dataset.theme !== 'light';
+    applyTheme(light);
+    try { localStorage.setItem('tickroom.theme', light ? 'light' : 'dark'); } catch (e) { /* private mode */ }
+    chart.applyTheme();
+  });
   const analytics = new AnalyticsPanel($('analytics'), board);
   const movers = new Movers($('movers'), board, (sym) => select(sym, true));
   setInterval(() => { analytics.render(); movers.render(); }, 1000);

@@ -83,7 +83,7 @@ export class Board {
       cells[k] = td;
     }
     const sparkTd = el('td', 'c-spark');
-    const canvas = el('canvas', 'spark', null, {width: '80', height: '20', 'aria-hidden': 'true'});
+    const canvas = el('canvas', 'spark', null, {width: '60', height: '18', 'aria-hidden': 'true'});
     sparkTd.append(canvas);
     tr.append(sparkTd);
     const r = {sym, tr, cells, canvas, text: {}, price: NaN, ref: NaN, hist: [], histAt: 0, drawnAt: 0,

@@ -34,15 +34,24 @@ export class ChartView {
     this.ready = loadLib().then((LC) => this.build(LC), (e) => { this.container.textContent = e.message; });
   }
 
-  build(LC) {
+  /** Colours from the page's CSS variables (call again after a theme switch). */
+  themeOptions() {
     const text = cssVar('--muted', '#8b95a5'), grid = cssVar('--grid', '#1b2029');
-    this.chart = LC.createChart(this.container, {
-      autoSize: true,
+    return {
       layout: {background: {type: 'solid', color: 'transparent'}, textColor: text, fontFamily: cssVar('--font', 'system-ui'),
         attributionLogo: false},  // the page links to TradingView next to the chart instead (see index.html)
       grid: {vertLines: {color: grid}, horzLines: {color: grid}},
       rightPriceScale: {borderColor: grid},
       timeScale: {borderColor: grid, timeVisible: true, secondsVisible: false},
+    };
+  }
+
+  applyTheme() { if (this.chart) this.chart.applyOptions(this.themeOptions()); }
+
+  build(LC) {
+    this.chart = LC.createChart(this.container, {
+      autoSize: true,
+      ...this.themeOptions(),
       crosshair: {mode: 0},
       localization: {timeFormatter: (t) => new Date(t * 1000).toLocaleString()},
     });

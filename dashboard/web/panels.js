@@ -5,7 +5,7 @@ const KNOWN = [
   ['vwap', 'VWAP', 'price'], ['sma20', 'SMA 20', 'price'], ['ema20', 'EMA 20', 'price'],
   ['rsi14', 'RSI 14', 'num'], ['volatility', 'Volatility', 'num'], ['change_pct', 'Change', 'pct'],
 ];
-const SKIP = new Set(['symbol', 'time', ...KNOWN.map((k) => k[0])]);
+const SKIP = new Set(['symbol', 'time', 'price', 'volume', 'size', 'bid', 'ask', ...KNOWN.map((k) => k[0])]);
 
 export class AnalyticsPanel {
   constructor(dl, board) { this.dl = dl; this.board = board; this.sym = null; this.data = new Map(); this.cells = new Map(); }
