@@ -28,7 +28,7 @@ type Config struct {
 
 	ChatRate       float64 // chat publishes per second per user; default 5
 	ChatBurst      int     // default 10
-	SubscribeRate  float64 // subscribes per second per connection; default 50
+	SubscribeRate  float64 // subscribes per second per connection; default 20
 	SubscribeBurst int     // default 100
 
 	SessionTTL    time.Duration // dev session lifetime; default 24h
@@ -62,7 +62,7 @@ func (c *Config) setDefaults() {
 		c.ChatRate = 5
 	}
 	if c.SubscribeRate == 0 {
-		c.SubscribeRate = 50
+		c.SubscribeRate = 20
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 24 * time.Hour

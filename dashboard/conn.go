@@ -204,6 +204,14 @@ var newline = []byte{'\n'}
 // reply queues a reply frame for this client alone.
 func (c *conn) reply(frame []byte) { _ = c.client.Send(frame) }
 
+// ok replies to a successful request — only when it carried an id: a
+// request without one is fire-and-forget (errors are still reported).
+func (c *conn) ok(id json.RawMessage, frame func(json.RawMessage) []byte) {
+	if len(id) > 0 {
+		c.reply(frame(id))
+	}
+}
+
 func (c *conn) fail(id json.RawMessage, e *protocol.Error) {
 	c.s.metrics.errors.inc(e.Code)
 	c.reply(protocol.AppendError(nil, id, e))

@@ -1,10 +1,12 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
@@ -23,12 +25,12 @@ func (c *conn) handleFrame(frame []byte) {
 	}
 	switch req.Op {
 	case protocol.OpPing:
-		c.reply(protocol.AppendOK(nil, req.ID))
+		c.ok(req.ID, okFrame)
 	case protocol.OpSubscribe:
 		c.handleSubscribe(&req)
 	case protocol.OpUnsubscribe:
 		c.s.hub.Unsubscribe(c.client, req.Channel)
-		c.reply(protocol.AppendOK(nil, req.ID))
+		c.ok(req.ID, okFrame)
 	case protocol.OpPublish:
 		c.handlePublish(&req)
 	case protocol.OpHistory:
@@ -43,48 +45,57 @@ func (c *conn) handleSubscribe(req *protocol.Request) {
 		c.fail(req.ID, protocol.NewError(protocol.CodeRateLimited, "too many subscribe requests; slow down"))
 		return
 	}
-	if c.client.Subscriptions() >= c.s.cfg.MaxSubscriptions {
-		c.fail(req.ID, protocol.NewError(protocol.CodeForbidden,
-			fmt.Sprintf("subscription limit of %d reached", c.s.cfg.MaxSubscriptions)))
-		return
+	ctx, cancel := c.requestContext()
+	defer cancel()
+	if perr := c.s.subscribe(ctx, c.client, req.Channel, req.Since, func() {
+		c.ok(req.ID, okFrame)
+	}); perr != nil {
+		c.fail(req.ID, perr)
 	}
-	sub, created, err := c.s.hub.Subscribe(c.client, req.Channel)
+}
+
+// subscribe is the transport-agnostic subscribe: it subscribes client to
+// channel, calls ok to queue the success reply, then queues the replay
+// (since) or the last values, then lets live events through — in that
+// order, with no gap and no duplicate. It returns the error to reply with;
+// nil also when the client is closing (there is nobody to tell).
+func (s *Server) subscribe(ctx context.Context, client *hub.Client, channel string, since *uint64, ok func()) *protocol.Error {
+	if client.Subscriptions() >= s.cfg.MaxSubscriptions {
+		return protocol.NewError(protocol.CodeForbidden,
+			fmt.Sprintf("subscription limit of %d reached", s.cfg.MaxSubscriptions))
+	}
+	sub, created, err := s.hub.Subscribe(client, channel)
 	if err != nil {
 		var cl *protocol.Close
 		if errors.As(err, &cl) {
-			return // the connection is closing
+			return nil // the connection is closing
 		}
-		c.log.Warn("subscribe failed", "channel", req.Channel, "err", err)
-		c.fail(req.ID, protocol.NewError(protocol.CodeUnavailable, "the feed is unavailable; retry shortly"))
-		return
+		s.log.Warn("subscribe failed", "channel", channel, "err", err)
+		return protocol.NewError(protocol.CodeUnavailable, "the feed is unavailable; retry shortly")
 	}
-	c.reply(protocol.AppendOK(nil, req.ID))
+	ok()
 	if !created {
-		return // already subscribed: nothing to replay twice
+		return nil // already subscribed: nothing to replay twice
 	}
-	// Reply first, then replayed or last values, then live events (held by
-	// the subscription until Live).
+	// Live events are held by the subscription until Live.
 	defer sub.Live()
-	kind := protocol.Kind(req.Channel)
-	ctx, cancel := c.requestContext()
-	defer cancel()
-	send := func(m natsbus.Msg) error {
-		ev, err := c.s.upstreamEncode(m)
-		if err != nil {
-			return nil // invalid stored messages are skipped, as live ones are
-		}
-		return sub.Replay(ctx, ev)
-	}
+	kind := protocol.Kind(channel)
 	switch {
-	case req.Since != nil && kind == protocol.KindCandle:
-		sub.SetLastSeq(*req.Since)
-		err = c.replayCandles(ctx, sub, req.Channel, *req.Since)
-	case req.Since != nil && protocol.Persisted(kind):
-		sub.SetLastSeq(*req.Since)
-		_, err = c.s.bus.Replay(ctx, req.Channel, *req.Since, send)
+	case since != nil && kind == protocol.KindCandle:
+		sub.SetLastSeq(*since)
+		err = s.replayCandles(ctx, sub, channel, *since)
+	case since != nil && protocol.Persisted(kind):
+		sub.SetLastSeq(*since)
+		_, err = s.bus.Replay(ctx, channel, *since, func(m natsbus.Msg) error {
+			ev, err := s.upstreamEncode(m)
+			if err != nil {
+				return nil // invalid stored messages are skipped, as live ones are
+			}
+			return sub.Replay(ctx, ev)
+		})
 	case protocol.HasLastValue(kind):
-		err = c.s.bus.LastValues(ctx, req.Channel, func(m natsbus.Msg) error {
-			ev, err := c.s.lastValid(ctx, m)
+		err = s.bus.LastValues(ctx, channel, func(m natsbus.Msg) error {
+			ev, err := s.lastValid(ctx, m)
 			if err != nil || ev == nil {
 				return nil // nothing valid stored for this channel
 			}
@@ -94,24 +105,24 @@ func (c *conn) handleSubscribe(req *protocol.Request) {
 	if err != nil {
 		var cl *protocol.Close
 		if errors.As(err, &cl) {
-			return
+			return nil
 		}
-		// Resume cannot be partial without saying so: a client that asked
-		// for a replay must know it did not get one, so close and let it
+		// A resume cannot be partial without saying so: a client that asked
+		// for a replay must know it did not get one, so close it and let it
 		// resume again.
-		c.log.Warn("replay failed", "channel", req.Channel, "err", err)
-		if req.Since != nil {
-			c.client.Close(protocol.CloseTryAgainLater, "replay unavailable; reconnect and resume with since")
+		s.log.Warn("replay failed", "channel", channel, "err", err)
+		if since != nil {
+			client.Close(protocol.CloseTryAgainLater, "replay unavailable; reconnect and resume with since")
 		}
 	}
+	return nil
 }
 
 // replayCandles replays stored bars compacted to the last version of each
 // (channel, start): a bar in progress is stored each time it is re-sent,
-// and a chart needs only the final one. Bars go out in the order of their
-// first appearance, i.e. by start time, and the subscription then resumes
-// after the highest seq read.
-func (c *conn) replayCandles(ctx context.Context, sub *hub.Sub, pattern string, since uint64) error {
+// and a chart needs only the final one. The subscription then resumes after
+// the highest seq read.
+func (s *Server) replayCandles(ctx context.Context, sub *hub.Sub, pattern string, since uint64) error {
 	type key struct {
 		channel string
 		start   int64
@@ -121,13 +132,13 @@ func (c *conn) replayCandles(ctx context.Context, sub *hub.Sub, pattern string, 
 		index = map[key]int{}
 		last  uint64
 	)
-	_, err := c.s.bus.Replay(ctx, pattern, since, func(m natsbus.Msg) error {
+	_, err := s.bus.Replay(ctx, pattern, since, func(m natsbus.Msg) error {
 		last = max(last, m.Seq)
 		start, err := protocol.ValidatePayload(m.Subject, m.Data)
 		if err != nil {
 			return nil
 		}
-		ev, err := c.s.upstreamEncode(m)
+		ev, err := s.upstreamEncode(m)
 		if err != nil {
 			return nil
 		}
@@ -143,12 +154,12 @@ func (c *conn) replayCandles(ctx context.Context, sub *hub.Sub, pattern string, 
 	if err != nil {
 		return err
 	}
+	// In seq order of each bar's last version: seqs stay increasing for
+	// clients that deduplicate by seq, and since a bar's final version is
+	// stored before the next bar's first, this is also time order.
+	slices.SortFunc(bars, func(a, b *hub.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	for _, ev := range bars {
-		// Seq order is not bar order after compaction: send without the
-		// per-event seq check, then resume after the highest seq read.
-		unordered := *ev
-		unordered.Seq = 0
-		if err := sub.Replay(ctx, &unordered); err != nil {
+		if err := sub.Replay(ctx, ev); err != nil {
 			return err
 		}
 	}
@@ -158,37 +169,62 @@ func (c *conn) replayCandles(ctx context.Context, sub *hub.Sub, pattern string, 
 
 func (c *conn) handlePublish(req *protocol.Request) {
 	if protocol.Kind(req.Channel) != protocol.KindChat {
-		c.fail(req.ID, protocol.NewError(protocol.CodeForbidden, "browsers may publish only to chat.* channels"))
+		c.fail(req.ID, errPublishForbidden)
 		return
 	}
 	if !c.chat.Allow() {
-		c.fail(req.ID, protocol.NewError(protocol.CodeRateLimited,
-			fmt.Sprintf("chat rate limit: %g messages per second", c.s.cfg.ChatRate)))
-		return
-	}
-	data, perr := protocol.ChatData(req.Data, c.id.User, req.MsgID, c.s.cfg.MaxChatBytes)
-	if perr != nil {
-		c.fail(req.ID, perr)
+		c.fail(req.ID, c.s.chatRateError())
 		return
 	}
 	ctx, cancel := c.requestContext()
 	defer cancel()
-	start := time.Now()
-	seq, _, err := c.s.bus.PublishDurable(ctx, req.Channel, data, req.MsgID)
-	if err != nil {
-		c.s.metrics.pubFailures.Add(1)
-		code := protocol.CodeUnavailable
-		msg := "chat is unavailable (NATS down); the message was not stored, retry later"
-		if !errors.Is(err, natsbus.ErrUnavailable) && !errors.Is(err, ctx.Err()) {
-			code, msg = protocol.CodeInternal, "the message could not be stored"
-			c.log.Error("chat publish failed", "channel", req.Channel, "err", err)
-		}
-		c.fail(req.ID, protocol.NewError(code, msg))
+	seq, perr := c.s.publishChat(ctx, c.id.User, req.Channel, req.Data, req.MsgID)
+	if perr != nil {
+		c.fail(req.ID, perr)
 		return
 	}
-	c.s.metrics.ackLatency.observe(time.Since(start))
-	c.s.metrics.publishes.Add(1)
-	c.reply(protocol.AppendOKSeq(nil, req.ID, seq))
+	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKSeq(nil, id, seq) })
+}
+
+// dedupeID scopes a client's msgid to its user and channel: two users (or
+// rooms) that happen to pick the same msgid must not swallow each other's
+// messages. Empty stays empty: no msgid, no deduplication.
+func dedupeID(user, channel, msgID string) string {
+	if msgID == "" {
+		return ""
+	}
+	return user + "|" + channel + "|" + msgID
+}
+
+func okFrame(id json.RawMessage) []byte { return protocol.AppendOK(nil, id) }
+
+var errPublishForbidden = protocol.NewError(protocol.CodeForbidden, "browsers may publish only to chat.* channels")
+
+func (s *Server) chatRateError() *protocol.Error {
+	return protocol.NewError(protocol.CodeRateLimited, fmt.Sprintf("chat rate limit: %g messages per second", s.cfg.ChatRate))
+}
+
+// publishChat stores a chat message from user durably and returns its seq.
+// The caller has checked the channel kind and the rate. It never acks what
+// was not stored.
+func (s *Server) publishChat(ctx context.Context, user, channel string, clientData json.RawMessage, msgID string) (uint64, *protocol.Error) {
+	data, perr := protocol.ChatData(clientData, user, msgID, s.cfg.MaxChatBytes)
+	if perr != nil {
+		return 0, perr
+	}
+	start := time.Now()
+	seq, _, err := s.bus.PublishDurable(ctx, channel, data, dedupeID(user, channel, msgID))
+	if err != nil {
+		s.metrics.pubFailures.Add(1)
+		if !errors.Is(err, natsbus.ErrUnavailable) && !errors.Is(err, ctx.Err()) {
+			s.log.Error("chat publish failed", "channel", channel, "err", err)
+			return 0, protocol.NewError(protocol.CodeInternal, "the message could not be stored")
+		}
+		return 0, protocol.NewError(protocol.CodeUnavailable, "chat is unavailable (NATS down); the message was not stored, retry later")
+	}
+	s.metrics.ackLatency.observe(time.Since(start))
+	s.metrics.publishes.Add(1)
+	return seq, nil
 }
 
 func (c *conn) handleHistory(req *protocol.Request) {
@@ -199,7 +235,7 @@ func (c *conn) handleHistory(req *protocol.Request) {
 		c.fail(req.ID, protocol.NewError(protocol.CodeUnavailable, "history is unavailable; retry later"))
 		return
 	}
-	c.reply(protocol.AppendOKField(nil, req.ID, "messages", raw))
+	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKField(nil, id, "messages", raw) })
 }
 
 func (c *conn) handlePresence(req *protocol.Request) {
@@ -214,7 +250,7 @@ func (c *conn) handlePresence(req *protocol.Request) {
 		users = []string{}
 	}
 	raw, _ := json.Marshal(users)
-	c.reply(protocol.AppendOKField(nil, req.ID, "users", raw))
+	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKField(nil, id, "users", raw) })
 }
 
 // lastValid encodes a channel's stored last value, or, when that one broke
@@ -243,16 +279,28 @@ func (s *Server) historyJSON(ctx context.Context, channel string, before uint64,
 	if err != nil {
 		return nil, err
 	}
-	out := []byte{'['}
-	for _, m := range msgs {
-		ev, err := s.upstreamEncode(m)
+	// Keep the newest messages that fit in half the client's queue: a
+	// bigger reply would close the client as a slow consumer, every time.
+	// The client pages further back with before = the first seq it got.
+	budget := s.cfg.QueueBytes / 2
+	frames := make([][]byte, 0, len(msgs))
+	for i := len(msgs) - 1; i >= 0; i-- {
+		ev, err := s.upstreamEncode(msgs[i])
 		if err != nil {
 			continue
 		}
-		if len(out) > 1 {
+		if budget -= len(ev.Frame) + 1; budget < 0 {
+			break
+		}
+		frames = append(frames, ev.Frame)
+	}
+	slices.Reverse(frames)
+	out := []byte{'['}
+	for i, f := range frames {
+		if i > 0 {
 			out = append(out, ',')
 		}
-		out = append(out, ev.Frame...)
+		out = append(out, f...)
 	}
 	return append(out, ']'), nil
 }

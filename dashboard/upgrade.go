@@ -104,16 +104,27 @@ func (s *Server) originAllowed(c *fiber.Ctx) bool {
 // identify resolves the caller from a session cookie or a token; with
 // neither, dev mode makes a guest.
 func (s *Server) identify(cookie, token string) (auth.Identity, error) {
-	if token == "" {
-		token = cookie
-	}
 	now := time.Now()
+	if token == "" && cookie != "" {
+		id, err := s.verify(cookie, now)
+		if err == nil || !s.cfg.Dev {
+			return id, err
+		}
+		// A stale cookie (expired, or from a key since rotated) in dev mode
+		// falls back to a guest rather than locking the page out.
+		return auth.Identity{User: auth.GuestName(nil), Guest: true}, nil
+	}
 	if token == "" {
 		if !s.cfg.Dev {
 			return auth.Identity{}, errAuthRequired
 		}
 		return auth.Identity{User: auth.GuestName(nil), Guest: true}, nil
 	}
+	return s.verify(token, now)
+}
+
+// verify checks a token with dev sessions, then the identity provider.
+func (s *Server) verify(token string, now time.Time) (auth.Identity, error) {
 	var firstErr error
 	if s.ids.Sessions != nil {
 		id, err := s.ids.Sessions.Verify(token, now)

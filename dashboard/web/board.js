@@ -208,10 +208,10 @@ export class Board {
   symbols() { return [...this.rows.keys()]; }
 }
 
-const UP = [{backgroundColor: 'rgba(38, 166, 91, 0.45)'}, {backgroundColor: 'rgba(38, 166, 91, 0)'}];
-const DOWN = [{backgroundColor: 'rgba(239, 83, 80, 0.45)'}, {backgroundColor: 'rgba(239, 83, 80, 0)'}];
+const UP = [{backgroundColor: 'rgba(38, 166, 91, 0.35)'}, {backgroundColor: 'rgba(38, 166, 91, 0)'}];
+const DOWN = [{backgroundColor: 'rgba(239, 83, 80, 0.35)'}, {backgroundColor: 'rgba(239, 83, 80, 0)'}];
 function flash(td, up) {
-  if (td.animate) td.animate(up ? UP : DOWN, {duration: 700, easing: 'ease-out'});
+  if (td.animate) td.animate(up ? UP : DOWN, {duration: 450, easing: 'ease-out'});
 }
 
 function drawSpark(canvas, pts) {

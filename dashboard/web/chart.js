@@ -38,10 +38,9 @@ export class ChartView {
   themeOptions() {
     const text = cssVar('--muted', '#8b95a5'), grid = cssVar('--grid', '#1b2029');
     return {
-      layout: {background: {type: 'solid', color: 'transparent'}, textColor: text, fontFamily: cssVar('--font', 'system-ui'),
-        attributionLogo: false},  // the page links to TradingView next to the chart instead (see index.html)
+      layout: {background: {type: 'solid', color: 'transparent'}, textColor: text, attributionLogo: false},  // the page links to TradingView next to the chart instead (see index.html)
       grid: {vertLines: {color: grid}, horzLines: {color: grid}},
-      rightPriceScale: {borderColor: grid},
+      rightPriceScale: {borderColor: grid, minimumWidth: 72},
       timeScale: {borderColor: grid, timeVisible: true, secondsVisible: false},
     };
   }

@@ -20,12 +20,14 @@ export function fmtPrice(p, ref = p) {
 export function fmtChange(c, ref) {
   if (typeof c !== 'number' || !Number.isFinite(c)) return '—';
   const d = decimals(ref ?? c);
-  return (c > 0 ? '+' : c < 0 ? '−' : '') + num(d, d).format(Math.abs(c));
+  const t = num(d, d).format(Math.abs(c));
+  return (/[1-9]/.test(t) ? (c > 0 ? '+' : '−') : '') + t;  // no sign on a rounded zero
 }
 
 export function fmtPct(p) {
   if (typeof p !== 'number' || !Number.isFinite(p)) return '—';
-  return (p > 0 ? '+' : p < 0 ? '−' : '') + num(2, 2).format(Math.abs(p)) + '%';
+  const t = num(2, 2).format(Math.abs(p));
+  return (/[1-9]/.test(t) ? (p > 0 ? '+' : '−') : '') + t + '%';
 }
 
 export function fmtNum(v, digits = 2) {
