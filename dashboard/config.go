@@ -33,6 +33,16 @@ type Config struct {
 
 	SessionTTL    time.Duration // dev session lifetime; default 24h
 	SecureCookies bool          // set Secure on cookies (TLS)
+	// ExpiryGrace is how long a connection outlives its credential's
+	// expiry (the JWT clock skew, so that a token accepted at connect is
+	// not cut at once); 0 means none. At expiry the connection is closed
+	// with 1008.
+	ExpiryGrace time.Duration
+
+	// ReadRules and WriteRules restrict rooms to listed users or roles
+	// (see RoomRule); empty means every authenticated user may read every
+	// channel and publish to every chat.* channel.
+	ReadRules, WriteRules []RoomRule
 
 	Logger *slog.Logger
 }
@@ -86,6 +96,11 @@ func (c *Config) validate() error {
 		return errors.New("dashboard: queue bytes must be at least the max frame bytes")
 	case c.ChatRate < 0 || c.SubscribeRate < 0 || c.ChatBurst < 1 || c.SubscribeBurst < 1:
 		return errors.New("dashboard: rates must not be negative and bursts at least 1")
+	case c.ExpiryGrace < 0:
+		return errors.New("dashboard: expiry grace must not be negative")
 	}
-	return nil
+	if err := validateRules("read", c.ReadRules); err != nil {
+		return err
+	}
+	return validateRules("write", c.WriteRules)
 }

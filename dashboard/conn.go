@@ -71,6 +71,15 @@ func (s *Server) handle(ws *fws.Conn) {
 		Protocol: protocol.Version, HeartbeatMS: s.cfg.Heartbeat.Milliseconds(),
 	})
 	_ = client.Send(protocol.AppendEvent(nil, "", protocol.EventWelcome, 0, time.Time{}, welcome))
+	// A credential that expires ends the session with it: the timer closes
+	// the client (the writer then sends 1008), and costs no goroutine until
+	// it fires.
+	if !id.Expires.IsZero() {
+		expiry := time.AfterFunc(time.Until(id.Expires.Add(s.cfg.ExpiryGrace)), func() {
+			client.Close(protocol.ClosePolicy, "session expired; sign in again")
+		})
+		defer expiry.Stop()
+	}
 	if !s.bus.Ready() {
 		_ = client.Send(statusFrame(false))
 	}

@@ -45,6 +45,10 @@ func (c *conn) handleSubscribe(req *protocol.Request) {
 		c.fail(req.ID, protocol.NewError(protocol.CodeRateLimited, "too many subscribe requests; slow down"))
 		return
 	}
+	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
+		c.fail(req.ID, perr)
+		return
+	}
 	ctx, cancel := c.requestContext()
 	defer cancel()
 	if perr := c.s.subscribe(ctx, c.client, req.Channel, req.Since, func() {
@@ -172,6 +176,10 @@ func (c *conn) handlePublish(req *protocol.Request) {
 		c.fail(req.ID, errPublishForbidden)
 		return
 	}
+	if perr := c.s.mayWrite(c.id, req.Channel); perr != nil {
+		c.fail(req.ID, perr)
+		return
+	}
 	if !c.chat.Allow() {
 		c.fail(req.ID, c.s.chatRateError())
 		return
@@ -228,6 +236,10 @@ func (s *Server) publishChat(ctx context.Context, user, channel string, clientDa
 }
 
 func (c *conn) handleHistory(req *protocol.Request) {
+	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
+		c.fail(req.ID, perr)
+		return
+	}
 	ctx, cancel := c.requestContext()
 	defer cancel()
 	raw, err := c.s.historyJSON(ctx, req.Channel, req.Before, req.Limit)
@@ -239,6 +251,10 @@ func (c *conn) handleHistory(req *protocol.Request) {
 }
 
 func (c *conn) handlePresence(req *protocol.Request) {
+	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
+		c.fail(req.ID, perr)
+		return
+	}
 	ctx, cancel := c.requestContext()
 	defer cancel()
 	users, err := c.s.usersIn(ctx, req.Channel)

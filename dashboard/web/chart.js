@@ -110,6 +110,8 @@ export class ChartView {
       for (const b of [...this.updates.values()].sort((a, c) => a.time - c.time)) { this.candles.update(b); this.volume.update(up(b)); }
       this.updates = null;
     }
+    // The number of bars drawn, for people reading the DOM (and tests).
+    this.container.dataset.bars = String(this.bars.size);
     if (this.overlayDirty) {
       this.overlayDirty = false;
       const line = (m) => [...m].sort((a, b) => a[0] - b[0]).map(([time, value]) => ({time, value}));
