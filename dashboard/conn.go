@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"time"
 
@@ -112,7 +113,7 @@ func (c *conn) readLoop() {
 	for {
 		typ, frame, err := ws.ReadMessage()
 		if err != nil {
-			c.client.Close(closeCodeFor(err), "")
+			c.client.Close(closeFor(err))
 			return
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(deadline))
@@ -124,16 +125,23 @@ func (c *conn) readLoop() {
 	}
 }
 
-// closeCodeFor maps a read error to the close the connection ends with.
-func closeCodeFor(err error) int {
-	var ce *websocket.CloseError
+// closeFor maps a read error to the close the connection ends with.
+func closeFor(err error) (code int, reason string) {
+	var (
+		ce *websocket.CloseError
+		ne net.Error
+	)
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
-		return protocol.CloseTooLarge
+		return protocol.CloseTooLarge, "frame too large"
 	case errors.As(err, &ce):
-		return protocol.CloseNormal // the peer closed; echo normally
+		return protocol.CloseNormal, "" // the peer closed; echo normally
+	case errors.As(err, &ne) && ne.Timeout():
+		// Silent for two heartbeats: a dead or half-open peer. The close
+		// frame is a courtesy; it will most likely never arrive.
+		return protocol.CloseNormal, "heartbeat timeout"
 	}
-	return protocol.CloseNormal
+	return protocol.CloseNormal, ""
 }
 
 // writeLoop is the only writer of the socket: it drains the client's queue

@@ -210,14 +210,27 @@ func TestBrowserChat(t *testing.T) {
 	shutdownNode(t, n)
 	run(t, ana, 10*time.Second, waitStateNot("connected"))
 	cfg.Addr = addr
-	startNode(t, cfg)
+	n2 := startNode(t, cfg)
+	// Someone speaks the moment the server is back, likely before the
+	// pages have reconnected: they must catch up (resume with since).
+	carol := dial(t, n2, "carol", dialOpts{})
+	carol.welcome()
+	carol.publish("chat.lobby", "said while you were away", "carol-1")
 	run(t, ana, 30*time.Second, waitState("connected"))
 	run(t, bob, 30*time.Second, waitState("connected"))
 	run(t, ana, 10*time.Second, chromedp.SendKeys(byName("Message"), "back after the restart"+kb.Enter))
-	run(t, bob, 10*time.Second, waitText("Chat messages", "back after the restart"))
+	run(t, bob, 10*time.Second, waitText("Chat messages", "back after the restart"),
+		waitText("Chat messages", "said while you were away"))
 
 	// A fresh load shows both, from the durable history.
 	run(t, bob, 30*time.Second, chromedp.Reload(), waitState("connected"),
 		waitText("Chat messages", "back after the restart"), waitText("Chat messages", "hi"))
+	// Exactly once each: resume and history must not duplicate.
+	var counts []int
+	run(t, bob, 5*time.Second, chromedp.Evaluate(`['hi', 'back after the restart'].map(w =>
+		[...document.querySelectorAll('[aria-label="Chat messages"] .text')].filter(e => e.textContent.trim() === w).length)`, &counts))
+	if len(counts) != 2 || counts[0] != 1 || counts[1] != 1 {
+		t.Errorf("messages shown %v times after reconnect and reload, want exactly once each", counts)
+	}
 	screenshot(t, bob, "chat")
 }

@@ -196,7 +196,7 @@ export class Chat {
   }
 
   send() {
-    const text = this.input.value;
+    const text = this.input.value.trim();  // no stray blank lines at either end
     if (!text.trim() || !this.channel) return;
     const s = this.socket, msgid = s.nextMsgid(), ch = this.channel;
     const li = this.messageItem(s.user || 'you', text, NaN, null, msgid);

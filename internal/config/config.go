@@ -41,12 +41,16 @@ type Config struct {
 	SessionTTL        time.Duration // dev session lifetime (24h)
 	JWT               JWT
 	Limits            Limits
-	TLSCert, TLSKey   string // PEM files; both set serves HTTPS/WSS
-	Replicas          int    // JetStream stream replicas (1)
-	Feeds             bool   // run the simulated feeds in-process (true)
-	PprofAddr         string // net/http/pprof listen address; "" off
-	LogLevel          string // debug, info, warn, error ("info")
-	AdminToken        string // bearer token for admin endpoints; "" disables them
+	// RoomRead and RoomWrite restrict channels to listed users and roles:
+	// items "PATTERN=NAME,NAME,@ROLE" (see ParseRoomRules). Empty: no
+	// restriction beyond "browsers publish only to chat.*".
+	RoomRead, RoomWrite []string
+	TLSCert, TLSKey     string // PEM files; both set serves HTTPS/WSS
+	Replicas            int    // JetStream stream replicas (1)
+	Feeds               bool   // run the simulated feeds in-process (true)
+	PprofAddr           string // net/http/pprof listen address; "" off
+	LogLevel            string // debug, info, warn, error ("info")
+	AdminToken          string // bearer token for admin endpoints; "" disables them
 }
 
 // JWT configures identity-provider tokens. At most one of HS256Secret,
@@ -251,6 +255,12 @@ func (c *Config) Validate() error {
 			bad("tls-key", "must be set together with tls-cert")
 		}
 	}
+	if _, err := ParseRoomRules(c.RoomRead); err != nil {
+		bad("room-read", "%v", err)
+	}
+	if _, err := ParseRoomRules(c.RoomWrite); err != nil {
+		bad("room-write", "%v", err)
+	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		bad("replicas", "%d: want 1 to 5", c.Replicas)
 	}
@@ -339,5 +349,61 @@ func (c Config) Redacted() Config {
 		r.NATSURLs = nil
 	}
 	r.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
+	r.RoomRead = append([]string(nil), c.RoomRead...)
+	r.RoomWrite = append([]string(nil), c.RoomWrite...)
 	return r
+}
+
+// RoomRule is one parsed room-read or room-write rule: the channels
+// matching Pattern are open only to Users and to holders of Roles.
+type RoomRule struct {
+	Pattern string
+	Users   []string
+	Roles   []string
+}
+
+var patternRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*(\.>)?$`)
+
+// ParseRoomRules parses room-read / room-write items. An item with '='
+// starts a rule, "PATTERN=ENTRY"; an item without one adds an entry to the
+// rule before it, so the comma-separated flag form reads naturally:
+//
+//	-room-read chat.desk=ana,bob,@trader -room-read chat.ops=@ops
+//
+// PATTERN is a channel pattern (NATS wildcards * and > allowed); an entry
+// is a user name, or "@role" for a role from the JWT "roles" claim. A rule
+// with no entry ("chat.news=") allows nobody. Items inside a YAML list may
+// themselves hold commas.
+func ParseRoomRules(items []string) ([]RoomRule, error) {
+	var rules []RoomRule
+	for _, item := range splitList(strings.Join(items, ",")) {
+		pattern, entry, isRule := strings.Cut(item, "=")
+		if isRule {
+			pattern = strings.TrimSpace(pattern)
+			if !patternRE.MatchString(pattern) || len(pattern) > 255 {
+				return nil, fmt.Errorf("%q: want a channel pattern such as chat.desk or chat.desk-*", pattern)
+			}
+			rules = append(rules, RoomRule{Pattern: pattern})
+		} else {
+			if len(rules) == 0 {
+				return nil, fmt.Errorf("%q: want PATTERN=NAME[,NAME|@ROLE…]", item)
+			}
+			entry = item
+		}
+		entry = strings.TrimSpace(entry)
+		r := &rules[len(rules)-1]
+		switch {
+		case entry == "":
+		case strings.Contains(entry, "="):
+			return nil, fmt.Errorf("%q: one '=' per rule", item)
+		case strings.HasPrefix(entry, "@"):
+			if len(entry) == 1 {
+				return nil, fmt.Errorf("%q: empty role name", item)
+			}
+			r.Roles = append(r.Roles, entry[1:])
+		default:
+			r.Users = append(r.Users, entry)
+		}
+	}
+	return rules, nil
 }

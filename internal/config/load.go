@@ -61,6 +61,8 @@ var options = []option{
 	{"subscribe-rate", "subscribes per second per connection", func(c *Config) any { return &c.Limits.SubscribeRate }},
 	{"subscribe-burst", "subscribe burst per connection", func(c *Config) any { return &c.Limits.SubscribeBurst }},
 	{"queue-bytes", "outbound queue per connection in bytes (overflow: ticks conflated, chat closes with 4000)", func(c *Config) any { return &c.Limits.QueueBytes }},
+	{"room-read", `restrict reading channels: PATTERN=NAME,NAME,@ROLE (repeatable; e.g. chat.desk=ana,bob,@trader); unlisted channels are open`, func(c *Config) any { return &c.RoomRead }},
+	{"room-write", `restrict publishing to chat channels: PATTERN=NAME,@ROLE (repeatable; "chat.news=" allows nobody)`, func(c *Config) any { return &c.RoomWrite }},
 	{"tls-cert", "TLS certificate PEM file (with -tls-key: serve HTTPS and WSS)", func(c *Config) any { return &c.TLSCert }},
 	{"tls-key", "TLS private key PEM file", func(c *Config) any { return &c.TLSKey }},
 	{"replicas", "JetStream stream replicas (3 on a NATS cluster)", func(c *Config) any { return &c.Replicas }},

@@ -1,0 +1,199 @@
+// Command tickbench drives real WebSocket clients against a running tickroom
+// gateway (or, for comparison, a Socket.IO 4 server) and reports delivery
+// rates, latency percentiles, and the server's CPU and memory read from
+// /proc.
+//
+//	tickbench -scenario idle      -n 10000 -pid PID
+//	tickbench -scenario broadcast -n 1000 -rate 100 -duration 15s -pid PID
+//	tickbench -scenario market    -n 1000 -symbols 100 -tps 10 -nats nats://127.0.0.1:4222 -pid PID
+//	tickbench -scenario churn     -rate 200 -duration 15s -pid PID
+//	tickbench -target socketio -url http://127.0.0.1:3000 -scenario broadcast …
+//
+// Every run is bounded by -n connections and -duration (plus bounded
+// connect, settle and drain phases). It prints a progress line each second
+// on stderr, then a table (stdout, or stderr with -json) and, with -json, one
+// JSON object on stdout. Load goes only to loopback addresses unless
+// -allow-remote is given. docs/benchmarks.md describes the method.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	url         string
+	target      string
+	scenario    string
+	n           int
+	duration    time.Duration
+	rate        float64
+	pid         int
+	json        bool
+	channel     string
+	symbols     int
+	tps         float64
+	natsURL     string
+	publishers  int
+	conc        int
+	srcIPs      int
+	msgSize     int
+	hold        time.Duration
+	settle      time.Duration
+	drain       time.Duration
+	allowRemote bool
+	label       string
+	quiet       bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "tickbench:", err)
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("tickbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "server base URL (tickroom: /ws is added; socketio: /socket.io/?EIO=4&transport=websocket)")
+	fs.StringVar(&o.target, "target", "tickroom", "server kind: tickroom or socketio")
+	fs.StringVar(&o.scenario, "scenario", "broadcast", "idle, broadcast, market or churn")
+	fs.IntVar(&o.n, "n", 1000, "clients (churn: most connections in flight)")
+	fs.DurationVar(&o.duration, "duration", 15*time.Second, "measured phase: publishing (broadcast, market), churning, or holding (idle)")
+	fs.Float64Var(&o.rate, "rate", 100, "broadcast: messages/s published; churn: connections/s")
+	fs.IntVar(&o.pid, "pid", 0, "server process id, for CPU (utime+stime) and RSS from /proc; 0 skips")
+	fs.BoolVar(&o.json, "json", false, "print one JSON line on stdout (the table goes to stderr)")
+	fs.StringVar(&o.channel, "channel", "", "channel (default chat.bench for broadcast, market.* for market, market.CHURN for churn)")
+	fs.IntVar(&o.symbols, "symbols", 100, "market: symbols the producer publishes (TB000…)")
+	fs.Float64Var(&o.tps, "tps", 10, "market: ticks/s per symbol")
+	fs.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:4222", "market: NATS URL the producer publishes to")
+	fs.IntVar(&o.publishers, "publishers", 0, "broadcast: publisher connections (0: one per 500 msg/s)")
+	fs.IntVar(&o.conc, "c", 200, "connections dialled in parallel while connecting")
+	fs.IntVar(&o.srcIPs, "src-ips", -1, "loopback source addresses 127.0.0.2… to spread connections over (-1: one per 20,000 connections; 0: kernel's choice)")
+	fs.IntVar(&o.msgSize, "size", 100, "broadcast: bytes of the published JSON data object")
+	fs.DurationVar(&o.hold, "hold", 0, "churn: how long each connection stays open after subscribing")
+	fs.DurationVar(&o.settle, "settle", 60*time.Second, "broadcast: longest wait for the subscribe/join burst to end before publishing")
+	fs.DurationVar(&o.drain, "drain", 10*time.Second, "longest wait for deliveries after the last publish")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback -url / -nats (never needed on one machine)")
+	fs.StringVar(&o.label, "label", "", "free text copied into the report (e.g. a run number)")
+	fs.BoolVar(&o.quiet, "q", false, "no progress lines")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch o.scenario {
+	case "idle", "broadcast", "market", "churn":
+	default:
+		return nil, fmt.Errorf("-scenario %q: want idle, broadcast, market or churn", o.scenario)
+	}
+	if o.target == "socketio" && (o.scenario == "market" || o.scenario == "churn") {
+		return nil, fmt.Errorf("-target socketio supports the idle and broadcast scenarios")
+	}
+	if o.n <= 0 || o.duration <= 0 || o.conc <= 0 {
+		return nil, errors.New("-n, -duration and -c must be positive")
+	}
+	if (o.scenario == "broadcast" || o.scenario == "churn") && o.rate <= 0 {
+		return nil, errors.New("-rate must be positive")
+	}
+	if o.scenario == "market" && (o.symbols <= 0 || o.symbols > 1000 || o.tps <= 0) {
+		return nil, errors.New("-symbols must be 1…1000 and -tps positive")
+	}
+	if o.msgSize < 40 || o.msgSize > 60000 {
+		return nil, errors.New("-size must be 40…60000")
+	}
+	if o.channel == "" {
+		o.channel = map[string]string{"broadcast": "chat.bench", "market": "market.*", "churn": "market.CHURN"}[o.scenario]
+	}
+	if !o.allowRemote {
+		check := []string{o.url}
+		if o.scenario == "market" {
+			check = append(check, o.natsURL)
+		}
+		for _, raw := range check {
+			u, err := url.Parse(raw)
+			if err != nil {
+				return nil, fmt.Errorf("%q: %w", raw, err)
+			}
+			if !isLoopbackHost(u.Hostname()) {
+				return nil, fmt.Errorf("%q is not a loopback address; pass -allow-remote to load another host", raw)
+			}
+		}
+	}
+	if o.srcIPs < 0 {
+		o.srcIPs = autoSources(o.n)
+		if o.scenario == "churn" {
+			o.srcIPs = 8 // TIME_WAIT sockets pile up at a few hundred connections/s
+		}
+	}
+	if o.srcIPs > 250 {
+		return nil, errors.New("-src-ips at most 250")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	u, _ := url.Parse(o.url)
+	src := o.srcIPs
+	if !isLoopbackHost(u.Hostname()) {
+		src = 0 // source addresses are loopback ones
+	}
+	rbuf := 16 << 10
+	if o.scenario == "idle" || o.scenario == "churn" {
+		rbuf = 1 << 10
+	}
+	ep, err := newEndpoint(o.url, o.target, newDialer(src), rbuf)
+	if err != nil {
+		return err
+	}
+	b := &bench{o: o, ep: ep, srv: serverProc{pid: o.pid}, log: stderr}
+	if o.quiet {
+		b.log = io.Discard
+	}
+	var res *Result
+	switch o.scenario {
+	case "idle":
+		res, err = b.idle(ctx)
+	case "broadcast":
+		res, err = b.broadcast(ctx)
+	case "market":
+		res, err = b.market(ctx)
+	case "churn":
+		res, err = b.churn(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	res.Label = o.label
+	table := stdout
+	if o.json {
+		table = stderr
+	}
+	res.writeTable(table)
+	if o.json {
+		line, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(line))
+	}
+	return nil
+}
