@@ -32,6 +32,7 @@ type Config struct {
 	SubscribeBurst int     // default 100
 
 	SessionTTL    time.Duration // dev session lifetime; default 24h
+	AdminToken    string        // bearer token for /admin; empty disables it
 	SecureCookies bool          // set Secure on cookies (TLS)
 	// ExpiryGrace is how long a connection outlives its credential's
 	// expiry (the JWT clock skew, so that a token accepted at connect is

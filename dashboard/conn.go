@@ -66,6 +66,8 @@ func (s *Server) handle(ws *fws.Conn) {
 	}
 	defer s.chatRate.release(id.User)
 	defer s.hub.Unregister(client)
+	s.registry.add(client, ip)
+	defer s.registry.remove(client)
 
 	welcome, _ := json.Marshal(protocol.Welcome{
 		User: id.User, Session: session, Node: s.cfg.Node,

@@ -24,19 +24,47 @@ type metrics struct {
 	publishes   atomic.Int64
 	pubFailures atomic.Int64
 
-	eventsIn labelled // by kind
-	invalids labelled // by subject
-	closes   labelled // by close code
-	errors   labelled // by reply error code
+	kinds    map[string]*kindStat // by channel kind; fixed at construction, so lock-free
+	invalids labelled             // by subject
+	closes   labelled             // by close code
+	errors   labelled             // by reply error code
 
 	ackLatency histogram
 }
 
-func newMetrics() *metrics {
-	return &metrics{ackLatency: newHistogram(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)}
+// kindStat counts a channel kind's accepted producer events and when the
+// last one arrived: producer health at a glance.
+type kindStat struct {
+	events atomic.Int64
+	last   atomic.Int64 // unix nanoseconds
 }
 
-func (m *metrics) eventIn(kind string)    { m.eventsIn.inc(kind) }
+func newMetrics() *metrics {
+	m := &metrics{
+		ackLatency: newHistogram(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+		kinds:      make(map[string]*kindStat),
+	}
+	for _, k := range []string{"market", "analytics", "candle", "alert", "chat", "feed"} {
+		m.kinds[k] = &kindStat{}
+	}
+	return m
+}
+
+func (m *metrics) eventIn(kind string) {
+	if k := m.kinds[kind]; k != nil {
+		k.events.Add(1)
+		k.last.Store(time.Now().UnixNano())
+	}
+}
+
+func (m *metrics) kindNames() []string {
+	names := make([]string, 0, len(m.kinds))
+	for k := range m.kinds {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
 func (m *metrics) invalid(subject string) { m.invalids.inc(subject) }
 
 type labelled struct {
@@ -97,6 +125,8 @@ func (h *histogram) observe(d time.Duration) {
 // gauges are values computed at scrape time by the server.
 type gauges struct {
 	connections, subscriptions, topics, conflated, slowCloses int64
+	queued                                                    int64
+	outByKind                                                 map[string]int64
 	natsReady                                                 bool
 }
 
@@ -140,7 +170,16 @@ func (m *metrics) write(w io.Writer, g gauges) {
 			p("%s{%s=%q} %d\n", name, label, k, counts[k])
 		}
 	}
-	writeLabelled("tickroom_events_in_total", "Producer events accepted from NATS, by kind.", "kind", &m.eventsIn)
+	metric("tickroom_events_in_total", "counter", "Producer events accepted from NATS, by kind.")
+	for _, k := range m.kindNames() {
+		p("tickroom_events_in_total{kind=%q} %d\n", k, m.kinds[k].events.Load())
+	}
+	metric("tickroom_events_out_total", "counter", "Events queued to clients (each event once per subscriber), by kind.")
+	for _, k := range m.kindNames() {
+		p("tickroom_events_out_total{kind=%q} %d\n", k, g.outByKind[k])
+	}
+	metric("tickroom_queued_events", "gauge", "Events waiting in client queues.")
+	p("tickroom_queued_events %d\n", g.queued)
 	writeLabelled("tickroom_invalid_messages_total", "Producer messages dropped for breaking their schema, by subject.", "subject", &m.invalids)
 	writeLabelled("tickroom_closes_total", "Connections closed by the server, by close code.", "code", &m.closes)
 	writeLabelled("tickroom_request_errors_total", "Requests answered with an error, by code.", "code", &m.errors)
@@ -154,4 +193,19 @@ func (m *metrics) write(w io.Writer, g gauges) {
 	p("tickroom_chat_ack_seconds_bucket{le=\"+Inf\"} %d\n", h.count)
 	p("tickroom_chat_ack_seconds_sum %g\ntickroom_chat_ack_seconds_count %d\n", h.sum, h.count)
 	h.mu.Unlock()
+}
+
+// gauges reads the hub's state for a scrape.
+func (s *Server) gauges() gauges {
+	st := s.hub.Stats()
+	g := gauges{
+		connections: st.Clients, subscriptions: st.Subscriptions, topics: st.Topics,
+		conflated: st.Conflated, slowCloses: st.SlowCloses, natsReady: s.bus.Ready(),
+		outByKind: s.hub.DeliveriesByKind(),
+	}
+	for _, c := range s.hub.Clients() {
+		n, _ := c.Queued()
+		g.queued += int64(n)
+	}
+	return g
 }

@@ -39,6 +39,10 @@ func (s *Server) routes() *fiber.App {
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", s.metricsHandler)
 	app.Post("/api/session", s.signIn)
+	app.Get("/admin/api/state", s.adminAuth, s.adminState)
+	app.Get("/admin", func(c *fiber.Ctx) error { // the page itself holds no data
+		return filesystem.SendFile(c, http.FS(web.Files()), "admin.html")
+	})
 	app.Get("/api/channels/:channel/history", s.httpHistory)
 
 	app.Get("/ws", s.checkUpgrade, websocket.New(s.handle, websocket.Config{
@@ -126,12 +130,8 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 }
 
 func (s *Server) metricsHandler(c *fiber.Ctx) error {
-	st := s.hub.Stats()
 	var buf bytes.Buffer
-	s.metrics.write(&buf, gauges{
-		connections: st.Clients, subscriptions: st.Subscriptions, topics: st.Topics,
-		conflated: st.Conflated, slowCloses: st.SlowCloses, natsReady: s.bus.Ready(),
-	})
+	s.metrics.write(&buf, s.gauges())
 	c.Set(fiber.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
 	return c.Send(buf.Bytes())
 }
@@ -185,7 +185,8 @@ func (s *Server) signIn(c *fiber.Ctx) error {
 }
 
 func (s *Server) httpHistory(c *fiber.Ctx) error {
-	if _, err := s.identify(c.Cookies(sessionCookie), c.Query("token")); err != nil {
+	id, err := s.identify(c.Cookies(sessionCookie), c.Query("token"))
+	if err != nil {
 		return fiber.NewError(fiber.StatusUnauthorized, err.Error())
 	}
 	channel, err := url.PathUnescape(c.Params("channel"))
@@ -205,6 +206,9 @@ func (s *Server) httpHistory(c *fiber.Ctx) error {
 	}
 	if perr := protocol.ValidateRequest(&req); perr != nil {
 		return fiber.NewError(fiber.StatusBadRequest, perr.Message)
+	}
+	if perr := s.mayRead(id, req.Channel); perr != nil {
+		return fiber.NewError(fiber.StatusForbidden, perr.Message)
 	}
 	raw, err := s.historyJSON(c.UserContext(), req.Channel, req.Before, req.Limit)
 	if err != nil {

@@ -44,6 +44,8 @@ type Server struct {
 	wg     sync.WaitGroup // connection handlers, writers and background loops
 
 	limits   connLimits
+	registry connRegistry
+	started  time.Time
 	chatRate userRates
 	presence *presenceLoop
 	presSub  natsbus.Subscription
@@ -71,6 +73,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 		ids:     ids,
 		metrics: newMetrics(),
 		log:     cfg.Logger.With("node", cfg.Node),
+		started: time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limits = connLimits{max: cfg.MaxConnections, perIP: cfg.MaxConnectionsPerIP, byIP: map[string]int{}}

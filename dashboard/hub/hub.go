@@ -55,6 +55,7 @@ type Hub struct {
 	topics   map[string]*topic
 	clients  map[*Client]struct{}
 	presence map[string]map[string]int // literal chat channel → user → subscriptions
+	retired  map[string]int64          // kind → deliveries of topics since dropped
 	closed   bool
 }
 
@@ -66,15 +67,21 @@ type topic struct {
 	n      int
 	linger *time.Timer
 
+	events     atomic.Int64 // events received from the upstream
+	deliveries atomic.Int64 // events queued to subscribers (events × subscribers)
+
 	ready chan struct{} // closed once the upstream subscription settled
 	err   error         // its outcome, read after ready
 	stop  func()
 }
 
 func (t *topic) deliver(ev *Event) {
-	for _, s := range *t.subs.Load() {
+	subs := *t.subs.Load()
+	for _, s := range subs {
 		s.client.deliver(s, ev)
 	}
+	t.events.Add(1)
+	t.deliveries.Add(int64(len(subs)))
 }
 
 // New returns a hub fed by up.
@@ -86,6 +93,7 @@ func New(up Upstream, cfg Config) *Hub {
 		topics:   make(map[string]*topic),
 		clients:  make(map[*Client]struct{}),
 		presence: make(map[string]map[string]int),
+		retired:  make(map[string]int64),
 	}
 }
 
@@ -287,6 +295,7 @@ func (h *Hub) expire(t *topic) {
 // dropTopicLocked forgets t and stops its upstream once it has settled.
 func (h *Hub) dropTopicLocked(t *topic) {
 	delete(h.topics, t.pattern)
+	h.retired[protocol.Kind(t.pattern)] += t.deliveries.Load()
 	h.stats.topics.Add(-1)
 	if t.linger != nil {
 		t.linger.Stop()

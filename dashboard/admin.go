@@ -1,0 +1,126 @@
+package dashboard
+
+import (
+	"crypto/subtle"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tickroom/tickroom/dashboard/hub"
+)
+
+// maxAdminClients bounds the connection list an operator page receives;
+// the slowest (most queued) come first.
+const maxAdminClients = 500
+
+// connRegistry remembers what the hub does not know about a connection:
+// where it came from and since when. Read by the operator page only.
+type connRegistry struct {
+	mu    sync.Mutex
+	conns map[*hub.Client]connMeta
+}
+
+type connMeta struct {
+	ip    string
+	since time.Time
+}
+
+func (r *connRegistry) add(c *hub.Client, ip string) {
+	r.mu.Lock()
+	if r.conns == nil {
+		r.conns = make(map[*hub.Client]connMeta)
+	}
+	r.conns[c] = connMeta{ip: ip, since: time.Now()}
+	r.mu.Unlock()
+}
+
+func (r *connRegistry) remove(c *hub.Client) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+}
+
+func (r *connRegistry) meta(c *hub.Client) connMeta {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns[c]
+}
+
+// adminAuth lets a request through only with the admin token (as a bearer
+// token). Without a configured token the operator surface does not exist.
+func (s *Server) adminAuth(c *fiber.Ctx) error {
+	if s.cfg.AdminToken == "" {
+		return fiber.ErrNotFound
+	}
+	got := strings.TrimPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.AdminToken)) != 1 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="tickroom admin"`)
+		return fiber.NewError(fiber.StatusUnauthorized, "admin token required")
+	}
+	return c.Next()
+}
+
+type adminClient struct {
+	hub.ClientInfo
+	IP        string `json:"ip"`
+	Connected string `json:"connected"`
+}
+
+type adminProducer struct {
+	Kind          string `json:"kind"`
+	Events        int64  `json:"events"`
+	LastEventAgoS int64  `json:"last_event_ago_s"` // -1: never
+}
+
+type adminInvalid struct {
+	Subject string `json:"subject"`
+	Count   int64  `json:"count"`
+}
+
+// adminState is everything the operator page shows, in one JSON document.
+func (s *Server) adminState(c *fiber.Ctx) error {
+	now := time.Now()
+	clients := s.hub.Clients()
+	list := make([]adminClient, 0, len(clients))
+	for _, cl := range clients {
+		m := s.registry.meta(cl)
+		list = append(list, adminClient{ClientInfo: cl.Info(), IP: m.ip, Connected: m.since.UTC().Format(time.RFC3339)})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].QueuedBytes+list[i].QueuedEvents > list[j].QueuedBytes+list[j].QueuedEvents })
+	total := len(list)
+	if len(list) > maxAdminClients {
+		list = list[:maxAdminClients]
+	}
+	var producers []adminProducer
+	for _, k := range s.metrics.kindNames() {
+		st := s.metrics.kinds[k]
+		ago := int64(-1)
+		if last := st.last.Load(); last != 0 {
+			ago = int64(now.Sub(time.Unix(0, last)).Seconds())
+		}
+		producers = append(producers, adminProducer{Kind: k, Events: st.events.Load(), LastEventAgoS: ago})
+	}
+	keys, counts := s.metrics.invalids.snapshot()
+	invalid := make([]adminInvalid, 0, len(keys))
+	for _, k := range keys {
+		invalid = append(invalid, adminInvalid{Subject: k, Count: counts[k]})
+	}
+	sort.Slice(invalid, func(i, j int) bool { return invalid[i].Count > invalid[j].Count })
+	return c.JSON(fiber.Map{
+		"node":              s.cfg.Node,
+		"time":              now.UTC().Format(time.RFC3339Nano),
+		"uptime_s":          int64(now.Sub(s.started).Seconds()),
+		"nats_ready":        s.bus.Ready(),
+		"stats":             s.hub.Stats(),
+		"connections_total": total,
+		"connections":       list,
+		"channels":          s.hub.Topics(),
+		"producers":         producers,
+		"invalid":           invalid,
+		"frames_out":        s.metrics.framesOut.Load(),
+		"bytes_out":         s.metrics.bytesOut.Load(),
+	})
+}
