@@ -89,7 +89,9 @@ func (s *Server) adminState(c *fiber.Ctx) error {
 		m := s.registry.meta(cl)
 		list = append(list, adminClient{ClientInfo: cl.Info(), IP: m.ip, Connected: m.since.UTC().Format(time.RFC3339)})
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].QueuedBytes+list[i].QueuedEvents > list[j].QueuedBytes+list[j].QueuedEvents })
+	sort.Slice(list, func(i, j int) bool {
+		return list[i].QueuedBytes+list[i].QueuedEvents > list[j].QueuedBytes+list[j].QueuedEvents
+	})
 	total := len(list)
 	if len(list) > maxAdminClients {
 		list = list[:maxAdminClients]

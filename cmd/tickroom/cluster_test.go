@@ -69,6 +69,7 @@ func startTestCluster(t *testing.T) *testCluster {
 		cfg.Replicas = 3
 		cfg.Feeds = false
 		cfg.Node = "gw-" + strconv.Itoa(i+1)
+		cfg.Limits.ChatRate, cfg.Limits.ChatBurst = 1000, 1000 // bursts are the point here
 		c.gws = append(c.gws, startNode(t, cfg))
 	}
 	for _, n := range c.gws {
@@ -417,8 +418,32 @@ func TestClusterNATSNodeLoss(t *testing.T) {
 	victim := c.streamLeader("CHAT")
 	t.Logf("shutting down %s (CHAT leader); gw-1 on %s, gw-2 on %s", c.nats[victim].ClientURL(),
 		gw1.bus.Conn().ConnectedUrl(), gw2.bus.Conn().ConnectedUrl())
+	rawNC, _ := nats.Connect(gw1.bus.Conn().ConnectedUrl())
+	defer rawNC.Close()
+	rawCh := make(chan time.Time, 100000)
+	rawSub, _ := rawNC.Subscribe("market.>", func(m *nats.Msg) { rawCh <- time.Now() })
+	defer func() { rawSub.Unsubscribe(); rawNC.Close(); close(rawCh) }()
+	rawNC.Flush()
 	killed := time.Now()
+	go func() {
+		last := time.Now()
+		for tm := range rawCh {
+			if tm.Sub(last) > 500*time.Millisecond {
+				fmt.Printf("DEBUG raw gap %s ending at +%s\n", tm.Sub(last), tm.Sub(killed))
+			}
+			last = tm
+		}
+	}()
+	t.Logf("DEBUG feeds on %s", c.feedNC.ConnectedUrl())
 	c.nats[victim].Shutdown()
+	t.Logf("DEBUG shutdown took %s; feeds on %s status %v", time.Since(killed), c.feedNC.ConnectedUrl(), c.feedNC.Status())
+	eventually2(t, "feeds reconnect", failoverWait, func() error {
+		if !c.feedNC.IsConnected() {
+			return errors.New(c.feedNC.Status().String())
+		}
+		return nil
+	})
+	t.Logf("DEBUG feeds reconnected after %s on %s", time.Since(killed), c.feedNC.ConnectedUrl())
 
 	seq, tries := ana.publishRetry("chat.lobby", "after", "ana-1", failoverWait)
 	t.Logf("chat: first ack after the node loss in %s (%d tries)", time.Since(killed).Round(time.Millisecond), tries)

@@ -158,14 +158,14 @@ func fxUntil(t *testing.T, c *wsClient, d time.Duration, what string, done func(
 	}
 }
 
-// subscribed subscribes and then pings: requests on a connection are
+// fxSubscribed subscribes and then pings: requests on a connection are
 // handled in order, and a subscribe to a last-value kind reads the stored
 // last values on the gateway's NATS connection after it sent its SUB, so
 // the pong proves the server has the subscription before an outside
 // producer (another connection) publishes.
-func (c *wsClient) subscribed(channel string, since ...uint64) {
+func fxSubscribed(c *wsClient, channel string) {
 	c.t.Helper()
-	c.subscribe(channel, since...)
+	c.subscribe(channel)
 	c.ping()
 }
 
@@ -178,7 +178,7 @@ func TestE2EFeedsOutsideProducer(t *testing.T) {
 
 	c := dial(t, n, "ticks", dialOpts{})
 	c.welcome()
-	c.subscribed("market.*")
+	fxSubscribed(c, "market.*")
 
 	big := `{"symbol":"TSLA","price":1,"pad":"` + strings.Repeat("x", 64<<10) + `"}`
 	type step struct {
@@ -300,8 +300,8 @@ func TestE2EFeedsEventHeaderAndBotChat(t *testing.T) {
 
 	c := dial(t, n, "feeds", dialOpts{})
 	c.welcome()
-	c.subscribed("feed.>")
-	c.subscribed("chat.*")
+	fxSubscribed(c, "feed.>")
+	fxSubscribed(c, "chat.*")
 
 	nextFeed := func(what string) msg {
 		t.Helper()
@@ -582,7 +582,7 @@ func TestE2EFeedsReplayCommand(t *testing.T) {
 
 	c := dial(t, n, "replay", dialOpts{})
 	c.welcome()
-	c.subscribed("market.*")
+	fxSubscribed(c, "market.*")
 
 	type mainRun struct {
 		cancel context.CancelFunc

@@ -78,6 +78,16 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 	if err != nil {
 		return nil, err
 	}
+	// A rule that does not parse must stop the start, never be dropped:
+	// dropping it would open the room it was meant to close.
+	readRules, err := roomRules(cfg.RoomRead)
+	if err != nil {
+		return nil, fmt.Errorf("room-read: %w", err)
+	}
+	writeRules, err := roomRules(cfg.RoomWrite)
+	if err != nil {
+		return nil, fmt.Errorf("room-write: %w", err)
+	}
 	n.gw, err = dashboard.New(dashboard.Config{
 		Node:                cfg.Node,
 		Dev:                 cfg.Dev,
@@ -95,6 +105,10 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		SubscribeBurst:      cfg.Limits.SubscribeBurst,
 		SessionTTL:          cfg.SessionTTL,
 		SecureCookies:       cfg.TLSCert != "",
+		AdminToken:          cfg.AdminToken,
+		ExpiryGrace:         expiryGrace(cfg),
+		ReadRules:           readRules,
+		WriteRules:          writeRules,
 		Logger:              logger.With("part", "gateway"),
 	}, n.bus, ids)
 	if err != nil {
@@ -152,7 +166,7 @@ func (n *Node) identities(ctx context.Context) (dashboard.Identities, error) {
 	if cfg.JWT.Enabled() {
 		v, err := auth.NewJWTVerifier(auth.JWTConfig{
 			HS256Secret: cfg.JWT.HS256Secret, PublicKeyFile: cfg.JWT.PublicKeyFile,
-			JWKSFile: cfg.JWT.JWKSFile, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Skew: cfg.JWT.Skew,
+			JWKSFile: cfg.JWT.JWKSFile, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Skew: jwtSkew(cfg.JWT.Skew),
 		})
 		if err != nil {
 			return ids, fmt.Errorf("JWT: %w", err)
@@ -160,6 +174,38 @@ func (n *Node) identities(ctx context.Context) (dashboard.Identities, error) {
 		ids.Provider = v
 	}
 	return ids, nil
+}
+
+// jwtSkew maps the config's skew (0 = none) to auth's (0 = its default,
+// negative = none).
+func jwtSkew(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// expiryGrace is the skew a JWT is granted past its exp at connect, granted
+// mid-session too, so a connection is not closed before its token would be
+// refused.
+func expiryGrace(cfg config.Config) time.Duration {
+	if !cfg.JWT.Enabled() {
+		return 0
+	}
+	return cfg.JWT.Skew
+}
+
+// roomRules converts room-read/room-write items.
+func roomRules(items []string) ([]dashboard.RoomRule, error) {
+	parsed, err := config.ParseRoomRules(items)
+	if err != nil {
+		return nil, err
+	}
+	var out []dashboard.RoomRule
+	for _, r := range parsed {
+		out = append(out, dashboard.RoomRule{Pattern: r.Pattern, Users: r.Users, Roles: r.Roles})
+	}
+	return out, nil
 }
 
 // sharedSessionKey reads (or first creates) the deployment's session key in
