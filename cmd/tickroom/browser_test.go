@@ -142,27 +142,15 @@ func screenshot(t *testing.T, page context.Context, name string) string {
 // waitState polls until the connection status element reports state (its
 // data-state: connecting, connected, reconnecting, offline).
 func waitState(want string) chromedp.Action {
-	return chromedp.ActionFunc(func(ctx context.Context) error {
-		var got string
-		expr := fmt.Sprintf(`(document.querySelector(%q)||{dataset:{}}).dataset.state||""`, byName("Connection status"))
-		for {
-			if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &got)); err != nil {
-				return err
-			}
-			if got == want {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("connection status stayed %q, want %q: %w", got, want, ctx.Err())
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	})
+	return pollState("status "+want, func(got string) bool { return got == want })
 }
 
 // waitStateNot polls until the status leaves state.
 func waitStateNot(state string) chromedp.Action {
+	return pollState("status not "+state, func(got string) bool { return got != state })
+}
+
+func pollState(what string, ok func(string) bool) chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
 		var got string
 		expr := fmt.Sprintf(`(document.querySelector(%q)||{dataset:{}}).dataset.state||""`, byName("Connection status"))
@@ -170,12 +158,12 @@ func waitStateNot(state string) chromedp.Action {
 			if err := chromedp.Run(ctx, chromedp.Evaluate(expr, &got)); err != nil {
 				return err
 			}
-			if got != state {
+			if ok(got) {
 				return nil
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("connection status stayed %q: %w", got, ctx.Err())
+				return fmt.Errorf("%s: connection status stayed %q: %w", what, got, ctx.Err())
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
