@@ -46,6 +46,12 @@ func (b *Bus) subscribeCore(subject string, fn func(Msg), conv func(*nats.Msg) M
 	if err != nil {
 		return nil, wrapErr("subscribe "+subject, err)
 	}
+	// One round trip so the server has the interest before we return: a
+	// caller that replies "subscribed" must not miss the next publish. When
+	// NATS is away the subscription is re-sent on reconnect; don't wait.
+	if b.nc.IsConnected() {
+		_ = b.nc.FlushTimeout(2 * time.Second)
+	}
 	return b.track(&liveSub{stop: func() error {
 		err := sub.Unsubscribe()
 		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
