@@ -45,6 +45,12 @@ type Config struct {
 	// channel and publish to every chat.* channel.
 	ReadRules, WriteRules []RoomRule
 
+	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
+	// ProxyHeader names the client, for the per-IP connection limit.
+	// Empty: the header is ignored and the TCP peer is the client.
+	TrustedProxies []string
+	ProxyHeader    string // default "X-Forwarded-For"
+
 	Logger *slog.Logger
 }
 
@@ -78,6 +84,9 @@ func (c *Config) setDefaults() {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 24 * time.Hour
 	}
+	if c.ProxyHeader == "" {
+		c.ProxyHeader = "X-Forwarded-For"
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -99,6 +108,9 @@ func (c *Config) validate() error {
 		return errors.New("dashboard: rates must not be negative and bursts at least 1")
 	case c.ExpiryGrace < 0:
 		return errors.New("dashboard: expiry grace must not be negative")
+	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		return err
 	}
 	if err := validateRules("read", c.ReadRules); err != nil {
 		return err

@@ -44,6 +44,8 @@ func (s *Server) routes() *fiber.App {
 		return filesystem.SendFile(c, http.FS(web.Files()), "admin.html")
 	})
 	app.Get("/api/channels/:channel/history", s.httpHistory)
+	app.Get("/sse", s.handleSSE)            // Server-Sent Events fallback (sse.go)
+	app.Post("/api/publish", s.httpPublish) // its uplink
 
 	app.Get("/ws", s.checkUpgrade, websocket.New(s.handle, websocket.Config{
 		Subprotocols:   []string{protocol.Subprotocol},

@@ -77,6 +77,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limits = connLimits{max: cfg.MaxConnections, perIP: cfg.MaxConnectionsPerIP, byIP: map[string]int{}}
+	s.limits.proxies, _ = parseProxies(cfg.TrustedProxies) // validated above
 	s.chatRate = userRates{rate: cfg.ChatRate, burst: cfg.ChatBurst, buckets: map[string]*bucketRef{}}
 	s.presence = newPresenceLoop(s)
 	up := &upstream{

@@ -43,7 +43,7 @@ func (s *Server) checkUpgrade(c *fiber.Ctx) error {
 		s.metrics.refused.Add(1)
 		return fiber.NewError(fiber.StatusBadRequest, "unsupported protocol version; this server speaks "+protocol.Subprotocol)
 	}
-	ip := c.IP()
+	ip := s.clientIP(c)
 	if ok, reason := s.limits.acquire(ip); !ok {
 		s.metrics.refused.Add(1)
 		c.Set(fiber.HeaderRetryAfter, "5")

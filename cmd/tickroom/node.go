@@ -109,6 +109,8 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		ExpiryGrace:         expiryGrace(cfg),
 		ReadRules:           readRules,
 		WriteRules:          writeRules,
+		TrustedProxies:      cfg.TrustedProxies,
+		ProxyHeader:         cfg.ProxyHeader,
 		Logger:              logger.With("part", "gateway"),
 	}, n.bus, ids)
 	if err != nil {

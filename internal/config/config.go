@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -45,12 +46,16 @@ type Config struct {
 	// items "PATTERN=NAME,NAME,@ROLE" (see ParseRoomRules). Empty: no
 	// restriction beyond "browsers publish only to chat.*".
 	RoomRead, RoomWrite []string
-	TLSCert, TLSKey     string // PEM files; both set serves HTTPS/WSS
-	Replicas            int    // JetStream stream replicas (1)
-	Feeds               bool   // run the simulated feeds in-process (true)
-	PprofAddr           string // net/http/pprof listen address; "" off
-	LogLevel            string // debug, info, warn, error ("info")
-	AdminToken          string // bearer token for admin endpoints; "" disables them
+	// TrustedProxies (IPs or CIDRs) may name the client in ProxyHeader,
+	// for the per-IP connection limit behind a reverse proxy.
+	TrustedProxies  []string
+	ProxyHeader     string // ("X-Forwarded-For")
+	TLSCert, TLSKey string // PEM files; both set serves HTTPS/WSS
+	Replicas        int    // JetStream stream replicas (1)
+	Feeds           bool   // run the simulated feeds in-process (true)
+	PprofAddr       string // net/http/pprof listen address; "" off
+	LogLevel        string // debug, info, warn, error ("info")
+	AdminToken      string // bearer token for admin endpoints; "" disables them
 }
 
 // JWT configures identity-provider tokens. At most one of HS256Secret,
@@ -107,9 +112,10 @@ func Default() Config {
 			SubscribeBurst:      100,
 			QueueBytes:          1 << 20,
 		},
-		Replicas: 1,
-		Feeds:    true,
-		LogLevel: "info",
+		ProxyHeader: "X-Forwarded-For",
+		Replicas:    1,
+		Feeds:       true,
+		LogLevel:    "info",
 	}
 }
 
@@ -255,6 +261,16 @@ func (c *Config) Validate() error {
 			bad("tls-key", "must be set together with tls-cert")
 		}
 	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("trusted-proxies", "%q: want an IP or a CIDR", p)
+			}
+		}
+	}
+	if !httpHeaderRE.MatchString(c.ProxyHeader) {
+		bad("proxy-header", "%q: want an HTTP header name such as X-Forwarded-For or X-Real-IP", c.ProxyHeader)
+	}
 	if _, err := ParseRoomRules(c.RoomRead); err != nil {
 		bad("room-read", "%v", err)
 	}
@@ -351,6 +367,7 @@ func (c Config) Redacted() Config {
 	r.AllowedOrigins = append([]string(nil), c.AllowedOrigins...)
 	r.RoomRead = append([]string(nil), c.RoomRead...)
 	r.RoomWrite = append([]string(nil), c.RoomWrite...)
+	r.TrustedProxies = append([]string(nil), c.TrustedProxies...)
 	return r
 }
 
@@ -361,6 +378,8 @@ type RoomRule struct {
 	Users   []string
 	Roles   []string
 }
+
+var httpHeaderRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
 var patternRE = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.([A-Za-z0-9_-]+|\*))*(\.>)?$`)
 

@@ -63,6 +63,8 @@ var options = []option{
 	{"queue-bytes", "outbound queue per connection in bytes (overflow: ticks conflated, chat closes with 4000)", func(c *Config) any { return &c.Limits.QueueBytes }},
 	{"room-read", `restrict reading channels: PATTERN=NAME,NAME,@ROLE (repeatable; e.g. chat.desk=ana,bob,@trader); unlisted channels are open`, func(c *Config) any { return &c.RoomRead }},
 	{"room-write", `restrict publishing to chat channels: PATTERN=NAME,@ROLE (repeatable; "chat.news=" allows nobody)`, func(c *Config) any { return &c.RoomWrite }},
+	{"trusted-proxies", "reverse proxies (IPs or CIDRs, comma-separated) trusted to name the client in proxy-header; empty = use the TCP peer", func(c *Config) any { return &c.TrustedProxies }},
+	{"proxy-header", "header naming the client behind a trusted proxy (X-Forwarded-For: the right-most untrusted hop; or X-Real-IP)", func(c *Config) any { return &c.ProxyHeader }},
 	{"tls-cert", "TLS certificate PEM file (with -tls-key: serve HTTPS and WSS)", func(c *Config) any { return &c.TLSCert }},
 	{"tls-key", "TLS private key PEM file", func(c *Config) any { return &c.TLSKey }},
 	{"replicas", "JetStream stream replicas (3 on a NATS cluster)", func(c *Config) any { return &c.Replicas }},
