@@ -68,6 +68,9 @@ func (s *Server) handle(ws *fws.Conn) {
 	defer s.hub.Unregister(client)
 	s.registry.add(client, ip)
 	defer s.registry.remove(client)
+	// A slow consumer's writer is usually stuck writing to a peer that does
+	// not read: expire the write so its resources go now, not in writeWait.
+	client.OnSlowConsumer(func() { _ = ws.NetConn().SetWriteDeadline(time.Now()) })
 
 	welcome, _ := json.Marshal(protocol.Welcome{
 		User: id.User, Session: session, Node: s.cfg.Node,

@@ -25,6 +25,7 @@ type Client struct {
 	bytes   int            // bytes of strict events queued
 	subs    map[string]*Sub
 	closeBy *protocol.Close
+	onSlow  func()
 }
 
 // Ready returns a channel that receives when the queue may have become
@@ -103,7 +104,22 @@ func (c *Client) closeLocked(code int, reason string) {
 	close(c.done)
 	if code == protocol.CloseSlowConsumer {
 		c.hub.stats.slowCloses.Add(1)
+		if c.onSlow != nil {
+			c.onSlow()
+		}
 	}
+}
+
+// OnSlowConsumer sets fn to run when the client is closed as a slow
+// consumer. Its writer is then likely blocked on a peer that does not read;
+// fn lets the transport cut that write short (expire its deadline) instead
+// of holding the connection until the write times out. fn runs under the
+// client's lock: it must be quick and must not call the Client. It is never
+// called after Unregister returns.
+func (c *Client) OnSlowConsumer(fn func()) {
+	c.mu.Lock()
+	c.onSlow = fn
+	c.mu.Unlock()
 }
 
 // enqueueLocked appends ev, conflating droppable events per channel and
