@@ -141,7 +141,7 @@ func freeLoopbackPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startFeeds runs market (3 symbols, 10 ticks/s each), analytics and
+// startFeeds runs market (3 symbols, 25 ticks/s each), analytics and
 // alerts on a connection to all three nodes, like the compose services.
 func (c *testCluster) startFeeds() {
 	t := c.t
@@ -158,7 +158,7 @@ func (c *testCluster) startFeeds() {
 	done := make(chan error, 1)
 	go func() {
 		done <- cli.RunWith(ctx, nc, cli.Options{
-			Market: market.Config{Seed: 42, Symbols: syms, Rate: 10},
+			Market: market.Config{Seed: 42, Symbols: syms, Rate: 25},
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
 	}()
@@ -418,33 +418,8 @@ func TestClusterNATSNodeLoss(t *testing.T) {
 	victim := c.streamLeader("CHAT")
 	t.Logf("shutting down %s (CHAT leader); gw-1 on %s, gw-2 on %s", c.nats[victim].ClientURL(),
 		gw1.bus.Conn().ConnectedUrl(), gw2.bus.Conn().ConnectedUrl())
-	rawNC, _ := nats.Connect(gw1.bus.Conn().ConnectedUrl())
-	defer rawNC.Close()
-	rawCh := make(chan time.Time, 100000)
-	rawSub, _ := rawNC.Subscribe("market.>", func(m *nats.Msg) { rawCh <- time.Now() })
-	defer func() { rawSub.Unsubscribe(); rawNC.Close(); close(rawCh) }()
-	rawNC.Flush()
 	killed := time.Now()
-	go func() {
-		last := time.Now()
-		for tm := range rawCh {
-			if tm.Sub(last) > 500*time.Millisecond {
-				fmt.Printf("DEBUG raw gap %s ending at +%s\n", tm.Sub(last), tm.Sub(killed))
-			}
-			last = tm
-		}
-	}()
-	t.Logf("DEBUG feeds on %s", c.feedNC.ConnectedUrl())
 	c.nats[victim].Shutdown()
-	t.Logf("DEBUG shutdown took %s; feeds on %s status %v", time.Since(killed), c.feedNC.ConnectedUrl(), c.feedNC.Status())
-	eventually2(t, "feeds reconnect", failoverWait, func() error {
-		if !c.feedNC.IsConnected() {
-			return errors.New(c.feedNC.Status().String())
-		}
-		return nil
-	})
-	t.Logf("DEBUG feeds reconnected after %s on %s", time.Since(killed), c.feedNC.ConnectedUrl())
-
 	seq, tries := ana.publishRetry("chat.lobby", "after", "ana-1", failoverWait)
 	t.Logf("chat: first ack after the node loss in %s (%d tries)", time.Since(killed).Round(time.Millisecond), tries)
 	if seq <= s0 {
@@ -459,10 +434,11 @@ func TestClusterNATSNodeLoss(t *testing.T) {
 	if got := waitChatWithin(t, ana, "chat.lobby", "bob-1", failoverWait); got.Seq != bseq {
 		t.Fatalf("ana got bob-1 with seq %d, acked %d", got.Seq, bseq)
 	}
+	t.Logf("chat: both directions delivered %s after the node loss", time.Since(killed).Round(time.Millisecond))
 
 	for _, tk := range tickers {
 		d := waitTickAfter(t, tk, killed, failoverWait)
-		t.Logf("%s: a tick produced after the node loss arrived %s after it", tk.name, d.Round(time.Millisecond))
+		t.Logf("%s: receives ticks produced after the node loss (first one produced %s after it)", tk.name, d.Round(time.Millisecond))
 	}
 	for _, gw := range c.gws {
 		eventually2(t, gw.cfg.Node+" /readyz after node loss", failoverWait, func() error {
@@ -485,7 +461,7 @@ func TestClusterFanIn(t *testing.T) {
 	one.welcome()
 	one.subscribe("market.*")
 	waitTickAfter(t, one, time.Now(), waitFor)
-	ratio1 := c.inPerProduced(gw, 300)
+	ratio1 := c.inPerProduced(gw, 150)
 
 	clients := []*wsClient{one}
 	for i := 1; i < 50; i++ {
@@ -504,7 +480,7 @@ func TestClusterFanIn(t *testing.T) {
 	for _, cl := range clients {
 		waitTickAfter(t, cl, from, waitFor)
 	}
-	ratio50 := c.inPerProduced(gw, 300)
+	ratio50 := c.inPerProduced(gw, 150)
 	t.Logf("NATS messages received by the gateway per message produced: %.3f with 1 client, %.3f with 50", ratio1, ratio50)
 	if ratio50 > 1.5*ratio1+0.05 {
 		t.Errorf("gateway NATS intake grew with its clients: %.3f → %.3f per produced message", ratio1, ratio50)
@@ -562,7 +538,8 @@ func (c *testCluster) streamLeader(stream string) int {
 }
 
 // waitTickAfter waits for a market event whose producer time is after t0
-// and returns how long after t0 it arrived.
+// and returns how long after t0 it was produced (not when it was read: the
+// client may have been busy with something else meanwhile).
 func waitTickAfter(t *testing.T, c *wsClient, t0 time.Time, d time.Duration) time.Duration {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -581,7 +558,7 @@ func waitTickAfter(t *testing.T, c *wsClient, t0 time.Time, d time.Duration) tim
 			t.Fatalf("%s: tick %s: %v", c.name, m.Raw, err)
 		}
 		if tick.Time.After(t0) {
-			return time.Since(t0)
+			return tick.Time.Sub(t0)
 		}
 	}
 }
