@@ -109,6 +109,8 @@ type conn struct {
 	ws  *websocket.Conn
 	wmu sync.Mutex
 	buf []byte
+
+	done chan struct{} // closed when the reader started by startReader ends
 }
 
 var errHandshake = errors.New("handshake")

@@ -21,9 +21,9 @@ type Hist struct {
 const (
 	histSubBits = 6
 	histSub     = 1 << histSubBits // buckets per power of two
-	// the largest shift is 63-histSubBits, so the top index is
-	// (63-histSubBits)*histSub + 2*histSub - 1.
-	histBuckets = (63-histSubBits)*histSub + 2*histSub
+	// the largest shift is 63-(histSubBits+1) (for 2^63-1), so the top
+	// index is that shift·histSub + 2·histSub - 1.
+	histBuckets = (63-histSubBits-1)*histSub + 2*histSub
 )
 
 // bucketOf maps v ≥ 0 to its bucket index.

@@ -83,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.symbols, "symbols", 100, "market: symbols the producer publishes (TB000…)")
 	fs.Float64Var(&o.tps, "tps", 10, "market: ticks/s per symbol")
 	fs.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:4222", "market: NATS URL the producer publishes to")
-	fs.IntVar(&o.publishers, "publishers", 0, "broadcast: publisher connections (0: one per 500 msg/s)")
+	fs.IntVar(&o.publishers, "publishers", 0, "broadcast: publisher connections, each publishing -rate/publishers msg/s (0: one per 100 msg/s; tickroom answers one connection's requests in order, so one connection publishes at most 1/ack-latency)")
 	fs.IntVar(&o.conc, "c", 200, "connections dialled in parallel while connecting")
 	fs.IntVar(&o.srcIPs, "src-ips", -1, "loopback source addresses 127.0.0.2… to spread connections over (-1: one per 20,000 connections; 0: kernel's choice)")
 	fs.IntVar(&o.msgSize, "size", 100, "broadcast: bytes of the published JSON data object")

@@ -29,27 +29,27 @@ type Result struct {
 	DurationSec float64 `json:"duration_s"`
 
 	// broadcast
-	Rate          float64 `json:"rate,omitempty"` // offered messages/s
-	Publishers    int     `json:"publishers,omitempty"`
-	Sent          uint64  `json:"sent,omitempty"`
-	SentPerSec    float64 `json:"sent_per_s,omitempty"`
-	Acked         uint64  `json:"acked,omitempty"`
-	PubErrors     uint64  `json:"pub_errors,omitempty"`
-	PubError      string  `json:"pub_error,omitempty"`
-	PendingAcks   uint64  `json:"pending_acks,omitempty"`
-	Expected      uint64  `json:"expected,omitempty"`
-	Delivered     uint64  `json:"delivered"`
-	InWindow      uint64  `json:"delivered_in_window,omitempty"`
-	DeliveredPS   float64 `json:"delivered_per_s"`
-	OfferedPS     float64 `json:"offered_per_s,omitempty"`
-	InWindowPct   float64 `json:"delivered_in_window_pct,omitempty"`
-	DeliveredPct  float64 `json:"delivered_pct,omitempty"`
-	LossPct       float64 `json:"loss_pct,omitempty"`
-	DrainSec      float64 `json:"drain_s,omitempty"`
-	Latency       *Latency `json:"latency,omitempty"`      // publish → receipt (broadcast), connect+subscribe (churn)
-	TickAge       *Latency `json:"tick_age,omitempty"`     // market
-	Dropped       uint64  `json:"dropped,omitempty"`        // connections the server closed during the run
-	DropCodes     string  `json:"drop_codes,omitempty"`
+	Rate         float64  `json:"rate,omitempty"` // offered messages/s
+	Publishers   int      `json:"publishers,omitempty"`
+	Sent         uint64   `json:"sent,omitempty"`
+	SentPerSec   float64  `json:"sent_per_s,omitempty"`
+	Acked        uint64   `json:"acked,omitempty"`
+	PubErrors    uint64   `json:"pub_errors,omitempty"`
+	PubError     string   `json:"pub_error,omitempty"`
+	PendingAcks  uint64   `json:"pending_acks,omitempty"`
+	Expected     uint64   `json:"expected,omitempty"`
+	Delivered    uint64   `json:"delivered"`
+	InWindow     uint64   `json:"delivered_in_window,omitempty"`
+	DeliveredPS  float64  `json:"delivered_per_s"`
+	OfferedPS    float64  `json:"offered_per_s,omitempty"`
+	InWindowPct  float64  `json:"delivered_in_window_pct,omitempty"`
+	DeliveredPct float64  `json:"delivered_pct,omitempty"`
+	LossPct      float64  `json:"loss_pct,omitempty"`
+	DrainSec     float64  `json:"drain_s,omitempty"`
+	Latency      *Latency `json:"latency,omitempty"`  // publish → receipt (broadcast), connect+subscribe (churn)
+	TickAge      *Latency `json:"tick_age,omitempty"` // market
+	Dropped      uint64   `json:"dropped,omitempty"`  // connections the server closed during the run
+	DropCodes    string   `json:"drop_codes,omitempty"`
 
 	// market
 	Symbols   int     `json:"symbols,omitempty"`
@@ -86,7 +86,9 @@ func (r *Result) writeTable(w io.Writer) {
 		title += " (" + r.Label + ")"
 	}
 	fmt.Fprintln(tw, title+"\t"+strings.Repeat("-", 30))
-	row("connections", "%d of %d in %.2fs (%.0f/s)%s", r.Connected, r.N, r.ConnectSec, r.ConnectPerSec, failNote(r.ConnectFailed, r.ConnectError))
+	if r.Scenario != "churn" {
+		row("connections", "%d of %d in %.2fs (%.0f/s)%s", r.Connected, r.N, r.ConnectSec, r.ConnectPerSec, failNote(r.ConnectFailed, r.ConnectError))
+	}
 	if r.SettleSec > 0 {
 		row("settle", "%.1fs, %d events during setup", r.SettleSec, r.SetupLines)
 	}
@@ -102,7 +104,10 @@ func (r *Result) writeTable(w io.Writer) {
 		row("delivered", "%d (%.0f/s; %.1f%% of offered, the rest conflated)", r.Delivered, r.DeliveredPS, r.InWindowPct)
 		writeLatency(row, "tick age", r.TickAge)
 	case "churn":
-		row("churned", "%d ok, %d failed, %d skipped (in-flight cap) → %.0f/s", r.Churned, r.ChurnFailed, r.ChurnSkip, r.ChurnPS)
+		row("churned", "%d ok, %d failed, %d skipped (in-flight cap) → %.0f/s of %.0f/s offered%s", r.Churned, r.ChurnFailed, r.ChurnSkip, r.ChurnPS, r.Rate, failNote(0, ""))
+		if r.ConnectError != "" {
+			row("first failure", "%s", r.ConnectError)
+		}
 		writeLatency(row, "connect+subscribe", r.Latency)
 	case "idle":
 		if r.RSSAfterKB > 0 {

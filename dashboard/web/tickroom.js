@@ -15,7 +15,12 @@
  *          backoff?: {min: 250, max: 10000} reconnect delay bounds (ms)
  *          heartbeat?: ms                   client ping interval; default the
  *                                           welcome's heartbeat_ms (20 s)
- *          WebSocket?: class                for tests / non-browser use}
+ *          transport?: 'auto'|'websocket'|'sse'   'sse' forces the fallback
+ *          fallbackAfter?: 3                WebSocket attempts that fail before
+ *                                           any has opened → fall back to SSE
+ *          probeInterval?: 45000            ms between WebSocket retries while
+ *                                           on SSE
+ *          WebSocket?, EventSource?: class, fetch?: function   for tests}
  *
  * Socket
  *   .subscribe(channel, {since}?) → Promise<reply>   wildcards * and > allowed
@@ -36,7 +41,8 @@
  *   .reconnect()  drop the connection (if any) and connect now, e.g. after
  *                 signing in under another name
  *   .close()      close for good; pending requests reject with 'closed'
- *   .status, .user, .clientId, .lastSeq(channel)
+ *       'transport'   fn('websocket'|'sse')   when the transport changes
+ *   .status, .user, .clientId, .lastSeq(channel), .transport
  *
  * Behaviour
  * - Requests carry an id; each gets exactly one reply or rejects with an
@@ -59,6 +65,19 @@
  *   any other close (1001 going away, 1013 try later, 4000 slow consumer,
  *   a dropped network) reconnects and resumes. A heartbeat ping that gets no
  *   reply within `timeout` treats the connection as dead.
+ * - SSE fallback (chooseTransport): when `fallbackAfter` WebSocket attempts
+ *   in a row fail without ever opening (a network or proxy that breaks
+ *   WebSockets), when WebSocket does not exist, or with transport: 'sse',
+ *   the socket reads from an EventSource on /sse (every subscription, and
+ *   lastEventId = the resume point of each persisted one) and writes over
+ *   HTTP: publish is POST /api/publish (same msgid, retried on network
+ *   errors until the ack or publishTimeout), history is GET
+ *   /api/channels/{channel}/history, ping is GET /healthz; presence rejects
+ *   with 'unavailable'. A subscribe or unsubscribe reopens the stream with
+ *   the new channel set, resuming persisted channels by seq. The API and
+ *   the events are the same. Every `probeInterval` a WebSocket is tried
+ *   again; when one opens, the socket switches back, resuming with since;
+ *   the seq dedupe keeps handlers from seeing a duplicate.
  */
 
 export const SUBPROTOCOL = 'tickroom.v1';
@@ -79,6 +98,16 @@ export function splitFrame(text, onError) {
 export function backoffDelay(attempt, {min = 250, max = 10000} = {}, rand = Math.random) {
   const cap = Math.min(max, min * 2 ** Math.min(attempt + 1, 30));
   return Math.round(min + rand() * (cap - min));
+}
+
+/** Which transport the next connection attempt uses: 'websocket' or 'sse'.
+ *  forced: opts.transport; wsFailures: WebSocket attempts in a row that
+ *  failed without opening; everOpen: a WebSocket has opened before. */
+export function chooseTransport({forced, hasWebSocket = true, hasEventSource = true, wsFailures = 0, everOpen = false, fallbackAfter = 3} = {}) {
+  if (forced === 'websocket') return 'websocket';
+  if (!hasEventSource) return 'websocket';
+  if (forced === 'sse' || !hasWebSocket) return 'sse';
+  return !everOpen && wsFailures >= fallbackAfter ? 'sse' : 'websocket';
 }
 
 /** Whether a channel (or pattern) is of a persisted kind that resumes by seq. */
@@ -132,8 +161,15 @@ class Socket {
   constructor(url, opts = {}) {
     this.url = url || defaultURL();
     if (this.url.startsWith('/') && globalThis.location) this.url = defaultURL().replace(/\/ws$/, '') + this.url;
-    this.opts = {timeout: 10000, publishTimeout: 120000, ...opts, backoff: {min: 250, max: 10000, ...(opts.backoff || {})}};
+    this.opts = {timeout: 10000, publishTimeout: 120000, fallbackAfter: 3, probeInterval: 45000, transport: 'auto',
+      ...opts, backoff: {min: 250, max: 10000, ...(opts.backoff || {})}};
     this.WS = opts.WebSocket || globalThis.WebSocket;
+    this.ES = opts.EventSource || globalThis.EventSource;
+    this.fetch = opts.fetch || (globalThis.fetch && globalThis.fetch.bind(globalThis));
+    this.transport = null;     // 'websocket' | 'sse' once chosen
+    this.wsFailures = 0;       // WebSocket attempts in a row that never opened
+    this.es = null;            // the EventSource while on SSE
+    this.probe = null;         // a WebSocket being tried while on SSE
     this.clientId = rid();
     this.status = 'offline';
     this.user = null;
@@ -169,17 +205,200 @@ class Socket {
   open() {
     if (this.closed) return;
     clearTimeout(this.timer);
-    this.setStatus(this.attempt === 0 && !this.everOpen ? 'connecting' : 'reconnecting');
-    let url = this.url;
-    const tok = typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token;
-    if (tok) url += (url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(tok);
+    this.setStatus(this.attempt === 0 && !this.everOpen && !this.sseEverOpen ? 'connecting' : 'reconnecting');
+    const mode = chooseTransport({
+      forced: this.opts.transport, hasWebSocket: typeof this.WS === 'function', hasEventSource: typeof this.ES === 'function',
+      wsFailures: this.wsFailures, everOpen: this.everOpen, fallbackAfter: this.opts.fallbackAfter,
+    });
+    this.setTransport(mode);
+    if (mode === 'sse') { this.openSSE(); return; }
     let ws;
-    try { ws = new this.WS(url, SUBPROTOCOL); } catch (e) { this.scheduleReconnect(); return; }
+    try { ws = new this.WS(this.wsURL(), SUBPROTOCOL); } catch (e) { this.wsFailures++; this.scheduleReconnect(); return; }
+    this.attachWS(ws);
+  }
+
+  token() { return typeof this.opts.token === 'function' ? this.opts.token() : this.opts.token; }
+
+  wsURL() {
+    const tok = this.token();
+    return tok ? this.url + (this.url.includes('?') ? '&' : '?') + 'token=' + encodeURIComponent(tok) : this.url;
+  }
+
+  /** http(s)://host of the gateway, for the SSE stream and HTTP requests. */
+  httpBase() { return new URL(this.url.replace(/^ws(s?):/, 'http$1:')).origin; }
+
+  setTransport(t) { if (this.transport !== t) { this.transport = t; this.emit('transport', t); } }
+
+  attachWS(ws) {
+    let opened = ws.readyState === 1;
     this.ws = ws;
-    ws.onopen = () => { if (this.ws === ws) this.onOpen(); };
+    ws.onopen = () => { if (this.ws === ws) { opened = true; this.wsFailures = 0; this.onOpen(); } };
     ws.onmessage = (e) => { if (this.ws === ws) this.onFrame(e.data); };
-    ws.onclose = (e) => { if (this.ws === ws) this.onClose(e.code, e.reason); };
+    ws.onclose = (e) => { if (this.ws === ws) { if (!opened) this.wsFailures++; this.onClose(e.code, e.reason); } };
     ws.onerror = () => {};  // onclose follows
+  }
+
+  // ---- SSE fallback ----
+  sseURL() {
+    const q = new URLSearchParams();
+    const resume = [];
+    for (const sub of this.subs.values()) {
+      q.append('channel', sub.channel);
+      const since = this.resumeSince(sub);
+      if (since !== undefined) resume.push(sub.channel + '=' + since);
+    }
+    if (resume.length) q.set('lastEventId', resume.join(','));
+    const tok = this.token();
+    if (tok) q.set('token', tok);
+    return (this.opts.sseURL || this.httpBase() + '/sse') + '?' + q;
+  }
+
+  openSSE() {
+    let es;
+    try { es = new this.ES(this.sseURL()); } catch (e) { this.scheduleReconnect(); return; }
+    this.es = es;
+    es.onopen = () => { if (this.es === es) this.onSSEOpen(); };
+    es.onmessage = (e) => { if (this.es === es) this.onSSEMessage(e.data); };
+    es.addEventListener('close', (e) => {  // the server ended the stream and said why
+      if (this.es !== es) return;
+      let d = {};
+      try { d = JSON.parse(e.data) || {}; } catch (x) { /* keep defaults */ }
+      this.onClose(d.code || 1000, d.reason || '');
+    });
+    es.onerror = () => {
+      if (this.es !== es) return;
+      // CLOSED: refused (an HTTP error); we retry with backoff. Otherwise
+      // the browser reconnects by itself, sending Last-Event-ID.
+      if (es.readyState === 2) this.onClose(1006, 'stream refused');
+      else this.setStatus('reconnecting');
+    };
+    this.startProbe();
+  }
+
+  onSSEOpen() {
+    this.sseEverOpen = true;
+    this.openedAt = Date.now();
+    this.setStatus('connected');
+    for (const r of [...this.pending.values()]) this.send(r);
+    this.startHeartbeat(this.opts.heartbeat || (this.welcome && this.welcome.heartbeat_ms) || 20000);
+  }
+
+  onSSEMessage(data) {
+    let m;
+    try { m = JSON.parse(data); } catch (e) { this.emit('server_error', {code: 'bad_frame', message: e.message, line: data}); return; }
+    if (m && m.op === 'subscribe' && typeof m.ok === 'boolean') {
+      const sub = this.subs.get(m.channel);
+      if (!sub) return;
+      if (m.ok) { sub.reply = m; this.settle(sub, null, m); return; }
+      const e = fail((m.error && m.error.code) || 'error', m.error && m.error.message); e.reply = m;
+      if (e.code !== 'unavailable') this.subs.delete(sub.channel);
+      this.settle(sub, e);
+      return;
+    }
+    this.onObject(m);
+  }
+
+  closeSSE() {
+    clearTimeout(this.sseRestart);
+    const es = this.es; this.es = null;
+    if (es) try { es.close(); } catch (e) { /* ignore */ }
+  }
+
+  /** The channel set changed: reopen the stream (coalescing a burst). */
+  restartSSE() {
+    if (this.transport !== 'sse' || !this.es) return;  // the next open takes this.subs as they are
+    clearTimeout(this.sseRestart);
+    this.sseRestart = setTimeout(() => {
+      if (!this.es || this.closed) return;
+      const es = this.es; this.es = null;
+      try { es.close(); } catch (e) { /* ignore */ }
+      this.openSSE();
+    }, 20);
+  }
+
+  startProbe() {
+    if (this.probeTimer || this.opts.transport === 'sse' || typeof this.WS !== 'function') return;
+    this.probeTimer = setInterval(() => this.probeWS(), this.opts.probeInterval);
+  }
+
+  stopProbe() {
+    clearInterval(this.probeTimer); this.probeTimer = null;
+    const p = this.probe; this.probe = null;
+    if (p) try { p.close(1000); } catch (e) { /* ignore */ }
+  }
+
+  /** While on SSE: try a WebSocket; if it opens, switch back to it. */
+  probeWS() {
+    if (this.closed || this.transport !== 'sse' || this.probe) return;
+    let ws;
+    try { ws = new this.WS(this.wsURL(), SUBPROTOCOL); } catch (e) { return; }
+    this.probe = ws;
+    ws.onopen = () => {
+      if (this.probe !== ws) return;
+      this.probe = null;
+      if (this.closed || this.transport !== 'sse') { try { ws.close(1000); } catch (e) { /* ignore */ } return; }
+      this.stopProbe();
+      this.closeSSE();
+      this.wsFailures = 0;
+      this.setTransport('websocket');
+      this.attachWS(ws);
+      this.onOpen();  // renews every subscription with since: no gap, and the seq dedupe drops overlaps
+    };
+    ws.onclose = () => { if (this.probe === ws) this.probe = null; };
+    ws.onerror = () => {};
+  }
+
+  /** A request over HTTP (SSE mode): resolves to a reply object, or null
+   *  when no reply came (network error, timeout, not JSON). */
+  async httpRequest(msg) {
+    const f = this.fetch, base = this.httpBase(), tok = this.token();
+    const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+    const t = ctl && setTimeout(() => ctl.abort(), this.opts.timeout);
+    const init = {credentials: 'same-origin', cache: 'no-store', signal: ctl && ctl.signal};
+    try {
+      let res;
+      if (msg.op === 'publish') {
+        res = await f(base + '/api/publish' + (tok ? '?token=' + encodeURIComponent(tok) : ''), {
+          ...init, method: 'POST', headers: {'Content-Type': 'application/json'},
+          body: JSON.stringify({channel: msg.channel, data: msg.data, msgid: msg.msgid}),
+        });
+      } else if (msg.op === 'history') {
+        const q = new URLSearchParams();
+        if (msg.before !== undefined) q.set('before', msg.before);
+        if (msg.limit !== undefined) q.set('limit', msg.limit);
+        if (tok) q.set('token', tok);
+        res = await f(base + '/api/channels/' + encodeURIComponent(msg.channel) + '/history?' + q, init);
+      } else {  // ping
+        res = await f(base + '/healthz', init);
+        return res.ok ? {ok: true} : null;
+      }
+      let body = null;
+      try { body = await res.json(); } catch (e) { /* a proxy's page */ }
+      return body && typeof body.ok === 'boolean' ? body : null;
+    } catch (e) {
+      return null;
+    } finally { clearTimeout(t); }
+  }
+
+  sendHTTP(r) {
+    const {op, id} = r.msg;
+    if (op !== 'publish' && op !== 'history' && op !== 'ping') {
+      this.pending.delete(id); clearTimeout(r.deadline);
+      r.reject(fail('unavailable', op + ' is not available over the SSE fallback'));
+      return;
+    }
+    if (r.inflight) return;
+    r.inflight = true; r.sent = true; r.sentAt = Date.now();
+    clearTimeout(r.timer);
+    this.httpRequest(r.msg).then((reply) => {
+      r.inflight = false;
+      if (!this.pending.has(id)) return;
+      if (reply) { this.onReply({...reply, id}); return; }
+      r.sent = false;
+      if (!r.retryOnTimeout) { this.pending.delete(id); clearTimeout(r.deadline); r.reject(fail('timeout', op + ' failed')); return; }
+      // Same msgid again, after a pause: the server stores it once.
+      r.timer = setTimeout(() => { if (this.pending.has(id)) this.send(r); }, Math.min(this.opts.timeout, 1000));
+    });
   }
 
   onOpen() {
@@ -195,6 +414,7 @@ class Socket {
   /** Forget the dead connection; in-flight requests wait for the next one. */
   teardown() {
     this.ws = null;
+    this.closeSSE();
     clearInterval(this.hbTimer);
     for (const r of [...this.pending.values()]) {
       clearTimeout(r.timer); r.sent = false;
@@ -230,7 +450,8 @@ class Socket {
     if (this.closed) return;
     const ws = this.ws;
     this.attempt = 0;
-    if (ws) { this.teardown(); try { ws.close(1000); } catch (e) { /* ignore */ } }
+    this.teardown();
+    if (ws) try { ws.close(1000); } catch (e) { /* ignore */ }
     this.open();
   }
 
@@ -241,6 +462,8 @@ class Socket {
     if (globalThis.removeEventListener) globalThis.removeEventListener('online', this.onOnline);
     const ws = this.ws; this.ws = null;
     if (ws) try { ws.close(1000); } catch (e) { /* ignore */ }
+    this.closeSSE();
+    this.stopProbe();
     for (const r of this.pending.values()) { clearTimeout(r.timer); clearTimeout(r.deadline); r.reject(fail('closed', 'socket closed')); }
     this.pending.clear();
     for (const sub of this.subs.values()) this.settle(sub, fail('closed', 'socket closed'));
@@ -250,10 +473,10 @@ class Socket {
   startHeartbeat(ms) {
     clearInterval(this.hbTimer);
     this.hbTimer = setInterval(() => {
-      const ws = this.ws;
+      const ws = this.ws, es = this.es;
       this.ping().then((rtt) => this.emit('rtt', rtt), (e) => {
-        if (e.code !== 'timeout' || !ws || this.ws !== ws) return;
-        try { ws.close(4001, 'heartbeat'); } catch (x) { /* ignore */ }
+        if (e.code !== 'timeout' || (!ws && !es) || this.ws !== ws || this.es !== es) return;
+        if (ws) try { ws.close(4001, 'heartbeat'); } catch (x) { /* ignore */ }
         this.onClose(4001, 'heartbeat timeout');  // the browser's close event may take long
       });
     }, ms);
@@ -261,25 +484,28 @@ class Socket {
 
   // ---- inbound ----
   onFrame(data) {
-    for (const m of splitFrame(data, (e, line) => this.emit('server_error', {code: 'bad_frame', message: e.message, line}))) {
-      if (m === null || typeof m !== 'object') continue;
-      if (m.id !== undefined && m.ok !== undefined) { this.onReply(m); continue; }
-      if (m.ok === false) { this.emit('server_error', m.error || m); continue; }
-      if (!m.event) continue;
-      if (m.event === 'welcome') {
-        const d = m.data || {};
-        this.user = d.user || null; this.welcome = d;
-        if (!this.opts.heartbeat && d.heartbeat_ms > 0) this.startHeartbeat(d.heartbeat_ms);
-        this.emit('welcome', d, m);
-        continue;
-      }
-      if (m.channel && typeof m.seq === 'number') {
-        if (!this.seq.accept(m.channel, m.seq)) continue;
-        for (const sub of this.subs.values()) if (matchChannel(sub.channel, m.channel) && !(sub.maxSeq >= m.seq)) sub.maxSeq = m.seq;
-      }
-      this.emit(m.event, m.data, m);
-      this.emit('*', m.data, m);
+    for (const m of splitFrame(data, (e, line) => this.emit('server_error', {code: 'bad_frame', message: e.message, line}))) this.onObject(m);
+  }
+
+  /** One server object, from a WebSocket frame or an SSE message. */
+  onObject(m) {
+    if (m === null || typeof m !== 'object') return;
+    if (m.id !== undefined && m.ok !== undefined) { this.onReply(m); return; }
+    if (m.ok === false) { this.emit('server_error', m.error || m); return; }
+    if (!m.event) return;
+    if (m.event === 'welcome') {
+      const d = m.data || {};
+      this.user = d.user || null; this.welcome = d;
+      if (!this.opts.heartbeat && d.heartbeat_ms > 0) this.startHeartbeat(d.heartbeat_ms);
+      this.emit('welcome', d, m);
+      return;
     }
+    if (m.channel && typeof m.seq === 'number') {
+      if (!this.seq.accept(m.channel, m.seq)) return;
+      for (const sub of this.subs.values()) if (matchChannel(sub.channel, m.channel) && !(sub.maxSeq >= m.seq)) sub.maxSeq = m.seq;
+    }
+    this.emit(m.event, m.data, m);
+    this.emit('*', m.data, m);
   }
 
   onReply(m) {
@@ -305,6 +531,7 @@ class Socket {
   }
 
   send(r) {
+    if (this.transport === 'sse') { if (this.es) this.sendHTTP(r); return; }  // else sent when the stream opens
     const ws = this.ws;
     if (!ws || ws.readyState !== 1) return;  // sent on (re)connect
     try { ws.send(JSON.stringify(r.msg)); } catch (e) { return; }
@@ -324,13 +551,17 @@ class Socket {
     let sub = this.subs.get(channel);
     if (typeof since === 'number') this.seq.rewind(channel, since);
     if (sub) {
-      if (typeof since === 'number') { sub.since = since; sub.maxSeq = undefined; if (this.ws) this.sendSubscribe(sub); }
+      if (typeof since === 'number') {
+        sub.since = since; sub.maxSeq = undefined;
+        if (this.ws) this.sendSubscribe(sub); else this.restartSSE();
+      }
       return sub.reply && !sub.waiters.length ? Promise.resolve(sub.reply) : new Promise((res, rej) => sub.waiters.push({res, rej}));
     }
     sub = {channel, since: typeof since === 'number' ? since : undefined, maxSeq: undefined, waiters: [], reply: null};
     this.subs.set(channel, sub);
     const p = new Promise((res, rej) => sub.waiters.push({res, rej}));
     if (this.ws && this.ws.readyState === 1) this.sendSubscribe(sub);
+    else this.restartSSE();
     return p;
   }
 
@@ -368,6 +599,7 @@ class Socket {
     this.subs.delete(channel);
     if (sub) this.settle(sub, fail('unsubscribed', 'unsubscribed'));
     if (![...this.subs.keys()].some((p) => matchChannel(p, channel) || matchChannel(channel, p))) this.seq.forget(channel);
+    this.restartSSE();
     if (!this.ws || this.ws.readyState !== 1) return Promise.resolve({ok: true});
     return this.request({op: 'unsubscribe', channel});
   }
