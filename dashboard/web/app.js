@@ -34,9 +34,14 @@ async function main() {
     try { await signIn(name); } catch (e) { meEl.textContent = 'sign-in failed: ' + e.message; }
   }
 
-  const socket = connect();
+  // ?transport=sse forces the Server-Sent Events fallback (tickroom.js
+  // also falls back by itself when WebSockets cannot connect).
+  const transport = new URLSearchParams(location.search).get('transport');
+  const socket = connect(transport ? {transport} : {});
   globalThis.tickroomSocket = socket;  // for debugging and browser tests
-  socket.on('status', (st) => showStatus(st));
+  const showConn = () => showStatus(socket.status, socket.status === 'connected' && socket.transport === 'sse' ? 'via SSE' : '');
+  socket.on('status', showConn);
+  socket.on('transport', showConn);
   socket.on('rtt', (ms) => { rttEl.textContent = ms + ' ms'; });
   socket.on('welcome', (d) => {
     meEl.textContent = d.user || '';

@@ -283,7 +283,7 @@ test('falls back to SSE after 3 failed WebSocket attempts, publishes over HTTP, 
   for (const m of ws.ops('subscribe')) ws.recv({id: m.id, ok: true});
   ws.recv({channel: 'chat.lobby', event: 'chat', seq: 43, data: {}}, {channel: 'chat.lobby', event: 'chat', seq: 44, data: {}});
   assert.deepEqual(got, [41, 42, 43, 44], 'each message exactly once across transports');
-  assert.deepEqual(transports, ['websocket', 'sse', 'websocket']);
+  assert.deepEqual(transports, ['sse', 'websocket']);  // the first choice is made in connect()
   const n = FakeWS.all.length;
   await tick(80);
   assert.equal(FakeWS.all.length, n, 'no probing once back on WebSocket');

@@ -1,0 +1,107 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"maps"
+	"testing"
+
+	"github.com/tickroom/tickroom/dashboard/hub"
+	"github.com/tickroom/tickroom/internal/protocol"
+)
+
+func TestParseResumeID(t *testing.T) {
+	got := parseResumeID("chat.lobby=1042, alert.*=77,bad,=3,market.X=x,chat..y=5,chat.z=")
+	want := map[string]uint64{"chat.lobby": 1042, "alert.*": 77}
+	if !maps.Equal(got, want) {
+		t.Errorf("parseResumeID = %v, want %v", got, want)
+	}
+	if got := parseResumeID(""); len(got) != 0 {
+		t.Errorf("parseResumeID(\"\") = %v, want empty", got)
+	}
+}
+
+func TestSSEStarts(t *testing.T) {
+	ten := uint64(10)
+	chans := []string{"chat.lobby", "alert.*", "market.*", "candle.AAPL"}
+	got := sseStarts(chans, &ten, map[string]uint64{"chat.lobby": 42, "market.*": 9, "chat.other": 1})
+	want := map[string]uint64{"chat.lobby": 42, "alert.*": 10, "candle.AAPL": 10}
+	if !maps.Equal(got, want) {
+		t.Errorf("sseStarts = %v, want %v", got, want)
+	}
+	got = sseStarts(chans, nil, map[string]uint64{"alert.*": 3})
+	if want := map[string]uint64{"alert.*": 3}; !maps.Equal(got, want) {
+		t.Errorf("sseStarts without since = %v, want %v", got, want)
+	}
+}
+
+func TestResumePoints(t *testing.T) {
+	r := newResumePoints([]string{"market.*", "chat.lobby", "chat.*", "alert.*"}, map[string]uint64{"alert.*": 5})
+	id := func() string { return string(r.appendID(nil)) }
+	if got := id(); got != "alert.*=5" {
+		t.Fatalf("initial id %q", got)
+	}
+	if r.observe(&hub.Event{Channel: "market.AAPL"}) {
+		t.Error("a tick moved a resume point")
+	}
+	if !r.observe(&hub.Event{Channel: "chat.lobby", Seq: 7}) {
+		t.Error("chat.lobby seq 7 did not move")
+	}
+	if got := id(); got != "chat.lobby=7,chat.*=7,alert.*=5" {
+		t.Errorf("id %q", got)
+	}
+	if !r.observe(&hub.Event{Channel: "chat.desk", Seq: 8}) {
+		t.Error("chat.desk seq 8 did not move chat.*")
+	}
+	if r.observe(&hub.Event{Channel: "chat.lobby", Seq: 7}) || r.observe(&hub.Event{Channel: "alert.X", Seq: 4}) {
+		t.Error("an old seq moved a resume point")
+	}
+	if got := id(); got != "chat.lobby=7,chat.*=8,alert.*=5" {
+		t.Errorf("id %q", got)
+	}
+	// What is written is what is read back.
+	if got, want := parseResumeID(id()), map[string]uint64{"chat.lobby": 7, "chat.*": 8, "alert.*": 5}; !maps.Equal(got, want) {
+		t.Errorf("round trip %v, want %v", got, want)
+	}
+}
+
+func TestAppendSSEData(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`{"a":1}`, "data: {\"a\":1}\n\n"},
+		{"{\"a\":\n1}", "data: {\"a\":\ndata: 1}\n\n"},
+		{"{\r\n\"a\":1\r}", "data: {\ndata: \"a\":1\ndata: }\n\n"},
+	} {
+		if got := string(appendSSEData(nil, []byte(c.in))); got != c.want {
+			t.Errorf("appendSSEData(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestSSESubscribeReply(t *testing.T) {
+	var ok struct {
+		Op, Channel string
+		OK          bool
+	}
+	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", nil), &ok); err != nil || ok.Op != "subscribe" || ok.Channel != "chat.lobby" || !ok.OK {
+		t.Errorf("ok reply: %+v %v", ok, err)
+	}
+	var bad struct {
+		Channel string
+		OK      bool
+		Error   protocol.Error
+	}
+	raw := sseSubscribeReply("chat.\"x\n", protocol.NewError(protocol.CodeBadRequest, "no"))
+	if err := json.Unmarshal(raw, &bad); err != nil || bad.OK || bad.Channel != "chat.\"x\n" || bad.Error.Code != protocol.CodeBadRequest {
+		t.Errorf("error reply %s: %+v %v", raw, bad, err)
+	}
+}
+
+func TestPublishStatus(t *testing.T) {
+	for code, want := range map[string]int{
+		protocol.CodeBadRequest: 400, protocol.CodeForbidden: 403, protocol.CodeTooLarge: 413,
+		protocol.CodeRateLimited: 429, protocol.CodeUnavailable: 503, protocol.CodeInternal: 500,
+	} {
+		if got := publishStatus(code); got != want {
+			t.Errorf("publishStatus(%s) = %d, want %d", code, got, want)
+		}
+	}
+}
