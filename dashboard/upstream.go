@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -52,6 +54,17 @@ func (u *upstream) encode(m natsbus.Msg) (*hub.Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	data := m.Data
+	if bytes.ContainsAny(data, "\r\n") {
+		// Server frames are '\n'-separated objects: a pretty-printed
+		// payload must not split one. JSON strings cannot hold raw line
+		// breaks, so compacting removes every one.
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, data); err != nil {
+			return nil, fmt.Errorf("%w: %v", protocol.ErrPayload, err)
+		}
+		data = buf.Bytes()
+	}
 	event := kind
 	if m.Event != "" && kind != protocol.KindChat {
 		if !protocol.ValidEventName(m.Event) {
@@ -75,7 +88,7 @@ func (u *upstream) encode(m natsbus.Msg) (*hub.Event, error) {
 		Channel:   m.Subject,
 		Seq:       seq,
 		Droppable: protocol.Droppable(kind),
-		Frame:     protocol.AppendEvent(make([]byte, 0, 96+len(m.Subject)+len(m.Data)), m.Subject, event, seq, t, m.Data),
+		Frame:     protocol.AppendEvent(make([]byte, 0, 96+len(m.Subject)+len(data)), m.Subject, event, seq, t, data),
 	}, nil
 }
 
