@@ -26,6 +26,12 @@ type Config struct {
 	MaxPayloadBytes     int // largest producer message; default 64 KiB
 	QueueBytes          int // per-connection outbound bound; default 1 MiB
 
+	// WriteDelay is the coalescing window of a connection's writer: after a
+	// write, the next one waits until this much time has passed, gathering
+	// everything queued meanwhile into one frame. The first event after a
+	// quiet spell is not delayed. 0 disables it.
+	WriteDelay time.Duration
+
 	ChatRate       float64 // chat publishes per second per user; default 5
 	ChatBurst      int     // default 10
 	SubscribeRate  float64 // subscribes per second per connection; default 20

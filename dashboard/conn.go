@@ -156,16 +156,29 @@ func (c *conn) writeLoop() {
 	ws := c.ws
 	ping := time.NewTicker(c.s.cfg.Heartbeat)
 	defer ping.Stop()
-	var batch []*hub.Event
+	var (
+		batch     []*hub.Event
+		lastWrite time.Time
+	)
 	for {
 		select {
 		case <-c.client.Ready():
+			// Coalesce: the first event after a quiet spell goes out at
+			// once; while events keep coming, write at most once per
+			// WriteDelay, so a busy client costs one write syscall per
+			// window instead of one per event.
+			if d := c.s.cfg.WriteDelay; d > 0 {
+				if wait := d - time.Since(lastWrite); wait > 0 {
+					time.Sleep(wait)
+				}
+			}
 			batch = c.client.Drain(batch[:0])
 			if err := c.writeBatch(batch); err != nil {
 				c.client.Close(protocol.CloseNormal, "")
 				_ = ws.SetReadDeadline(time.Now())
 				return
 			}
+			lastWrite = time.Now()
 			clear(batch) // do not pin events until the next wake-up
 		case <-ping.C:
 			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {

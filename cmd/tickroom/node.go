@@ -93,6 +93,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		Dev:                 cfg.Dev,
 		AllowedOrigins:      cfg.AllowedOrigins,
 		Heartbeat:           cfg.HeartbeatInterval,
+		WriteDelay:          cfg.WriteDelay,
 		MaxConnections:      cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 		MaxSubscriptions:    cfg.Limits.MaxSubscriptions,

@@ -39,6 +39,7 @@ type Config struct {
 	// only; "*" allows any origin.
 	AllowedOrigins    []string
 	HeartbeatInterval time.Duration // WebSocket ping interval (20s)
+	WriteDelay        time.Duration // writer coalescing window per connection (2ms); 0 off
 	SessionTTL        time.Duration // dev session lifetime (24h)
 	JWT               JWT
 	Limits            Limits
@@ -98,6 +99,7 @@ func Default() Config {
 		Node:              defaultNode(os.Hostname),
 		Dev:               true,
 		HeartbeatInterval: 20 * time.Second,
+		WriteDelay:        2 * time.Millisecond,
 		SessionTTL:        24 * time.Hour,
 		JWT:               JWT{Skew: 30 * time.Second},
 		Limits: Limits{
@@ -186,6 +188,9 @@ func (c *Config) Validate() error {
 		if err := checkOrigin(o); err != nil {
 			bad("origins", "%q: %v", o, err)
 		}
+	}
+	if c.WriteDelay < 0 || c.WriteDelay > time.Second {
+		bad("write-delay", "%v: want between 0 and 1s", c.WriteDelay)
 	}
 	if c.HeartbeatInterval < 10*time.Millisecond || c.HeartbeatInterval > time.Hour {
 		bad("heartbeat", "%v: want between 10ms and 1h", c.HeartbeatInterval)
