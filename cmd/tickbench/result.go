@@ -29,27 +29,30 @@ type Result struct {
 	DurationSec float64 `json:"duration_s"`
 
 	// broadcast
-	Rate         float64  `json:"rate,omitempty"` // offered messages/s
-	Publishers   int      `json:"publishers,omitempty"`
-	Sent         uint64   `json:"sent,omitempty"`
-	SentPerSec   float64  `json:"sent_per_s,omitempty"`
-	Acked        uint64   `json:"acked,omitempty"`
-	PubErrors    uint64   `json:"pub_errors,omitempty"`
-	PubError     string   `json:"pub_error,omitempty"`
-	PendingAcks  uint64   `json:"pending_acks,omitempty"`
-	Expected     uint64   `json:"expected,omitempty"`
-	Delivered    uint64   `json:"delivered"`
-	InWindow     uint64   `json:"delivered_in_window,omitempty"`
-	DeliveredPS  float64  `json:"delivered_per_s"`
-	OfferedPS    float64  `json:"offered_per_s,omitempty"`
-	InWindowPct  float64  `json:"delivered_in_window_pct,omitempty"`
-	DeliveredPct float64  `json:"delivered_pct,omitempty"`
-	LossPct      float64  `json:"loss_pct,omitempty"`
-	DrainSec     float64  `json:"drain_s,omitempty"`
-	Latency      *Latency `json:"latency,omitempty"`  // publish → receipt (broadcast), connect+subscribe (churn)
-	TickAge      *Latency `json:"tick_age,omitempty"` // market
-	Dropped      uint64   `json:"dropped,omitempty"`  // connections the server closed during the run
-	DropCodes    string   `json:"drop_codes,omitempty"`
+	Rate         float64 `json:"rate,omitempty"` // offered messages/s
+	Publishers   int     `json:"publishers,omitempty"`
+	Sent         uint64  `json:"sent,omitempty"`
+	SentPerSec   float64 `json:"sent_per_s,omitempty"`
+	Acked        uint64  `json:"acked,omitempty"`
+	PubErrors    uint64  `json:"pub_errors,omitempty"`
+	PubError     string  `json:"pub_error,omitempty"`
+	PendingAcks  uint64  `json:"pending_acks,omitempty"`
+	Expected     uint64  `json:"expected,omitempty"`
+	Delivered    uint64  `json:"delivered"`
+	InWindow     uint64  `json:"delivered_in_window,omitempty"`
+	DeliveredPS  float64 `json:"delivered_per_s"`
+	OfferedPS    float64 `json:"offered_per_s,omitempty"`
+	InWindowPct  float64 `json:"delivered_in_window_pct,omitempty"`
+	DeliveredPct float64 `json:"delivered_pct,omitempty"`
+	// OfSentPct is delivered / (sent × subscribers): unlike DeliveredPct it
+	// also counts publishes the server had not acknowledged by the end.
+	OfSentPct float64  `json:"delivered_of_sent_pct,omitempty"`
+	LossPct   float64  `json:"loss_pct,omitempty"`
+	DrainSec  float64  `json:"drain_s,omitempty"`
+	Latency   *Latency `json:"latency,omitempty"`  // publish → receipt (broadcast), connect+subscribe (churn)
+	TickAge   *Latency `json:"tick_age,omitempty"` // market
+	Dropped   uint64   `json:"dropped,omitempty"`  // connections the server closed during the run
+	DropCodes string   `json:"drop_codes,omitempty"`
 
 	// market
 	Symbols   int     `json:"symbols,omitempty"`
@@ -96,7 +99,8 @@ func (r *Result) writeTable(w io.Writer) {
 	case "broadcast":
 		row("offered", "%.0f msg/s × %d subscribers = %.0f deliveries/s (%d publishers)", r.Rate, r.N, r.OfferedPS, r.Publishers)
 		row("published", "%d (%.0f/s), acked %d, errors %d %s", r.Sent, r.SentPerSec, r.Acked, r.PubErrors, r.PubError)
-		row("delivered", "%d of %d (%.2f%%; %.2f%% within the window), loss %.2f%%", r.Delivered, r.Expected, r.DeliveredPct, r.InWindowPct, r.LossPct)
+		row("delivered", "%d of %d acknowledged (%.2f%%; %.2f%% within the window), loss %.2f%%", r.Delivered, r.Expected, r.DeliveredPct, r.InWindowPct, r.LossPct)
+		row("delivered of sent", "%.2f%% (of every message sent × subscribers, acknowledged or not)", r.OfSentPct)
 		row("delivered/s", "%.0f", r.DeliveredPS)
 		writeLatency(row, "latency", r.Latency)
 	case "market":
