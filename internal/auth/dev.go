@@ -206,6 +206,11 @@ func (d *DevSessions) Verify(token string, now time.Time) (Identity, error) {
 	if len(token) > maxTokenLen {
 		return Identity{}, fmt.Errorf("%w: too long", ErrInvalidToken)
 	}
+	// Only the base64url alphabet and one dot: Go's base64 decoder skips
+	// '\r' and '\n', which would give one token many accepted spellings.
+	if strings.IndexFunc(token, func(r rune) bool { return !isB64URL(r) && r != '.' }) >= 0 {
+		return Identity{}, fmt.Errorf("%w: malformed", ErrInvalidToken)
+	}
 	body, sigText, ok := strings.Cut(token, ".")
 	if !ok || strings.Contains(sigText, ".") {
 		return Identity{}, fmt.Errorf("%w: malformed", ErrInvalidToken)
@@ -238,6 +243,10 @@ func (d *DevSessions) Verify(token string, now time.Time) (Identity, error) {
 		return Identity{}, fmt.Errorf("%w: at %s", ErrExpired, time.Unix(p.Exp, 0).UTC().Format(time.RFC3339))
 	}
 	return p.identity(), nil
+}
+
+func isB64URL(r rune) bool {
+	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 // sign computes the MAC of a token's payload part. The prefix keeps these

@@ -352,3 +352,22 @@ func TestNewDevSessionsPanics(t *testing.T) {
 		}()
 	}
 }
+
+// Go's base64 decoder skips line breaks: a token with one inserted must not
+// pass as a second spelling of a valid token (found by FuzzDevVerify).
+func TestVerifyRejectsLineBreaksInTokens(t *testing.T) {
+	d := NewDevSessions(make([]byte, KeySize), time.Hour)
+	now := time.Now()
+	tok, _, err := d.Issue("ana", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Verify(tok, now); err != nil {
+		t.Fatalf("valid token refused: %v", err)
+	}
+	for _, bad := range []string{tok[:10] + "\r" + tok[10:], tok[:len(tok)-3] + "\n" + tok[len(tok)-3:], tok + " "} {
+		if _, err := d.Verify(bad, now); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

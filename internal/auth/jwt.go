@@ -157,6 +157,9 @@ func (v *JWTVerifier) Verify(token string, now time.Time) (Identity, error) {
 	if len(token) > maxTokenLen {
 		return Identity{}, fmt.Errorf("%w: too long", ErrInvalidToken)
 	}
+	if strings.IndexFunc(token, func(r rune) bool { return !isB64URL(r) && r != '.' }) >= 0 {
+		return Identity{}, fmt.Errorf("%w: not a JWS compact token", ErrInvalidToken) // one spelling per token
+	}
 	h64, rest, _ := strings.Cut(token, ".")
 	c64, s64, ok := strings.Cut(rest, ".")
 	if !ok || strings.Contains(s64, ".") {
