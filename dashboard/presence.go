@@ -27,8 +27,21 @@ func newPresenceLoop(s *Server) *presenceLoop {
 	return &presenceLoop{s: s, dirty: make(chan struct{}, 1)}
 }
 
+// maxRoomForEvents is the room size (users on this gateway) above which
+// join and leave are no longer broadcast: each one goes to every member, so
+// a room filling to N users would cost N²/2 deliveries (50 M for 10,000).
+// Big rooms still answer the presence request; the snapshot stays exact.
+const maxRoomForEvents = 200
+
 // changed is the hub's OnPresence callback.
 func (p *presenceLoop) changed(channel, user string, joined bool) {
+	select {
+	case p.dirty <- struct{}{}:
+	default:
+	}
+	if p.s.hub.RoomSize(channel) > maxRoomForEvents {
+		return
+	}
 	event := protocol.EventLeave
 	if joined {
 		event = protocol.EventJoin
@@ -39,10 +52,6 @@ func (p *presenceLoop) changed(channel, user string, joined bool) {
 	frame := protocol.AppendEvent(nil, channel, event, 0, time.Time{}, data)
 	if err := p.s.bus.PublishPresenceEvent(channel, frame); err != nil {
 		p.s.log.Debug("presence event not published", "channel", channel, "err", err)
-	}
-	select {
-	case p.dirty <- struct{}{}:
-	default:
 	}
 }
 

@@ -50,7 +50,10 @@ func (s *Server) routes() *fiber.App {
 	app.Get("/ws", s.checkUpgrade, websocket.New(s.handle, websocket.Config{
 		Subprotocols:   []string{protocol.Subprotocol},
 		Origins:        []string{"*"}, // checked in checkUpgrade, which answers 403
-		ReadBufferSize: 1024, WriteBufferSize: 1024,
+		ReadBufferSize: 1024,
+		// A whole batch frame in one buffer, so it leaves in one write(2)
+		// rather than in 1 KiB fragments; pooled, so idle sockets hold none.
+		WriteBufferSize: maxOutFrame + 64,
 		WriteBufferPool: &bufferPool, // idle sockets hold no write buffer
 		RecoverHandler:  s.recoverConn,
 	}))

@@ -62,3 +62,11 @@ func (h *Hub) DeliveriesByKind() map[string]int64 {
 	}
 	return out
 }
+
+// RoomSize is how many users this hub has subscribed to a literal chat
+// channel.
+func (h *Hub) RoomSize(channel string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.presence[channel])
+}
