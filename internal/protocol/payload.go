@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +24,7 @@ func ValidatePayload(subject string, data []byte) (time.Time, error) {
 	if !utf8.Valid(data) {
 		return time.Time{}, fmt.Errorf("%w: not UTF-8", ErrPayload)
 	}
-	trimmed := bytes.TrimSpace(data)
+	trimmed := trimJSONSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return time.Time{}, fmt.Errorf("%w: not a JSON object", ErrPayload)
 	}

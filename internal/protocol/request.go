@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -42,7 +41,7 @@ type Request struct {
 // object with a usable id, so the reply can carry it) and an *Error.
 func DecodeRequest(frame []byte) (Request, *Error) {
 	var req Request
-	trimmed := bytes.TrimSpace(frame)
+	trimmed := trimJSONSpace(frame)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return req, NewError(CodeBadRequest, "a frame must hold exactly one JSON object")
 	}
@@ -87,7 +86,7 @@ func (r *Request) validate() *Error {
 		if len(r.MsgID) > MaxMsgIDBytes {
 			return NewError(CodeBadRequest, fmt.Sprintf("msgid longer than %d bytes", MaxMsgIDBytes))
 		}
-		if len(r.Data) == 0 || bytes.TrimSpace(r.Data)[0] != '{' {
+		if len(r.Data) == 0 || trimJSONSpace(r.Data)[0] != '{' {
 			return NewError(CodeBadRequest, "data must be a JSON object")
 		}
 	case OpHistory:
@@ -148,4 +147,19 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("field %q must be %s", te.Field, te.Type.String())
 	}
 	return err.Error()
+}
+
+// trimJSONSpace trims the four whitespace bytes JSON allows. bytes.TrimSpace
+// would also drop '\v', '\f' and Unicode spaces, which JSON forbids: the
+// trimmed bytes would validate while the untrimmed ones, which the gateway
+// forwards, are not JSON.
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
