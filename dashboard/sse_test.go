@@ -3,6 +3,7 @@ package dashboard
 import (
 	"encoding/json"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
@@ -104,4 +105,20 @@ func TestPublishStatus(t *testing.T) {
 			t.Errorf("publishStatus(%s) = %d, want %d", code, got, want)
 		}
 	}
+}
+
+// FuzzParseResumeID: Last-Event-ID comes from the client. Parsing never
+// panics, and what it accepts round-trips through the id we write.
+func FuzzParseResumeID(f *testing.F) {
+	for _, s := range []string{"", "chat.lobby=1042", "chat.lobby=1042,alert.*=77", "=", ",,", "chat.lobby=-1", "x=18446744073709551616", "chat.>=3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		got := parseResumeID(id)
+		for pattern, seq := range got {
+			if strings.ContainsAny(pattern, ",=") || protocol.ValidateChannel(pattern, true) != nil {
+				t.Fatalf("parseResumeID(%q) kept pattern %q (seq %d)", id, pattern, seq)
+			}
+		}
+	})
 }
