@@ -26,15 +26,28 @@ type connRegistry struct {
 type connMeta struct {
 	ip    string
 	since time.Time
+	ping  func() // asks the connection's writer for a ping; nil if it pings itself
 }
 
-func (r *connRegistry) add(c *hub.Client, ip string) {
+func (r *connRegistry) add(c *hub.Client, ip string, ping func()) {
 	r.mu.Lock()
 	if r.conns == nil {
 		r.conns = make(map[*hub.Client]connMeta)
 	}
-	r.conns[c] = connMeta{ip: ip, since: time.Now()}
+	r.conns[c] = connMeta{ip: ip, since: time.Now(), ping: ping}
 	r.mu.Unlock()
+}
+
+// pingAll asks every connection that relies on the shared pinger for a
+// ping. One timer for the whole gateway instead of one per connection.
+func (r *connRegistry) pingAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.conns {
+		if m.ping != nil {
+			m.ping()
+		}
+	}
 }
 
 func (r *connRegistry) remove(c *hub.Client) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -33,6 +34,16 @@ type conn struct {
 
 	chat      *rate.Limiter // shared by the user's connections
 	subscribe *rate.Limiter
+
+	// The writer runs on demand: a goroutine exists only while there is
+	// something to write (events, a ping, the close), so an idle connection
+	// holds one goroutine — its reader — not two. writing is true while a
+	// flush goroutine runs, and stays true once the close frame is out.
+	writing    atomic.Bool
+	pingDue    atomic.Bool
+	writerDone chan struct{} // closed by the flush that ended the connection
+	batch      []*hub.Event  // flush goroutine only (one at a time)
+	lastWrite  time.Time     // flush goroutine only
 }
 
 // handle is the contrib/websocket handler. It owns the connection: it
@@ -66,7 +77,9 @@ func (s *Server) handle(ws *fws.Conn) {
 	}
 	defer s.chatRate.release(id.User)
 	defer s.hub.Unregister(client)
-	s.registry.add(client, ip)
+	c.writerDone = make(chan struct{})
+	client.OnWake(c.wake)
+	s.registry.add(client, ip, c.ping)
 	defer s.registry.remove(client)
 	// A slow consumer's writer is usually stuck writing to a peer that does
 	// not read: expire the write so its resources go now, not in writeWait.
@@ -90,13 +103,9 @@ func (s *Server) handle(ws *fws.Conn) {
 		_ = client.Send(statusFrame(false))
 	}
 
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
 	c.readLoop()
-	<-writerDone
+	c.client.Close(protocol.CloseNormal, "") // no-op if something closed it first
+	<-c.writerDone
 	if r := client.Reason(); r != nil {
 		s.metrics.closes.inc(strconv.Itoa(r.Code))
 		if r.Code != protocol.CloseNormal {
@@ -149,55 +158,100 @@ func closeFor(err error) (code int, reason string) {
 	return protocol.CloseNormal, ""
 }
 
-// writeLoop is the only writer of the socket: it drains the client's queue
-// into one '\n'-joined frame per wake-up, sends pings, and on close sends
-// the close frame and wakes the reader.
-func (c *conn) writeLoop() {
-	ws := c.ws
-	ping := time.NewTicker(c.s.cfg.Heartbeat)
-	defer ping.Stop()
-	var (
-		batch     []*hub.Event
-		lastWrite time.Time
-	)
+// wake starts a flush goroutine unless one is running. It is the hub's
+// OnWake hook (called under the client's lock) and the pinger's.
+func (c *conn) wake() {
+	if c.writing.CompareAndSwap(false, true) {
+		go c.flush()
+	}
+}
+
+// ping asks the writer to send a WebSocket ping; the server's pinger calls
+// it every heartbeat for every connection.
+func (c *conn) ping() {
+	c.pingDue.Store(true)
+	c.wake()
+}
+
+// flush is the only writer of the socket while it runs: it writes until
+// there is nothing left, then exits — unless the connection ended, in
+// which case it leaves writing set so no writer starts again.
+func (c *conn) flush() {
 	for {
-		select {
-		case <-c.client.Ready():
-			// Coalesce: the first event after a quiet spell goes out at
-			// once; while events keep coming, write at most once per
-			// WriteDelay, so a busy client costs one write syscall per
-			// window instead of one per event.
-			if d := c.s.cfg.WriteDelay; d > 0 {
-				if wait := d - time.Since(lastWrite); wait > 0 {
-					time.Sleep(wait)
-				}
-			}
-			batch = c.client.Drain(batch[:0])
-			if err := c.writeBatch(batch); err != nil {
-				c.client.Close(protocol.CloseNormal, "")
-				_ = ws.SetReadDeadline(time.Now())
-				return
-			}
-			lastWrite = time.Now()
-			clear(batch) // do not pin events until the next wake-up
-		case <-ping.C:
-			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.client.Close(protocol.CloseNormal, "")
-				_ = ws.SetReadDeadline(time.Now())
-				return
-			}
-		case <-c.client.Done():
-			r := c.client.Reason()
-			if r.Code != protocol.CloseSlowConsumer {
-				// Say what is already queued (replies, last events) first.
-				_ = c.writeBatch(c.client.Drain(batch[:0]))
-			}
-			_ = ws.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(r.Code, r.Reason), time.Now().Add(time.Second))
-			_ = ws.SetReadDeadline(time.Now()) // contrib#698: Close does not wake the reader
+		if c.flushOnce() {
 			return
 		}
+		c.writing.Store(false)
+		// A wake that came while we were finishing saw writing set and
+		// left: look again before leaving, so nothing is stranded.
+		n, _ := c.client.Queued()
+		if n == 0 && !c.pingDue.Load() && c.client.Reason() == nil {
+			return
+		}
+		if !c.writing.CompareAndSwap(false, true) {
+			return // another flush took over
+		}
 	}
+}
+
+// flushOnce writes what is due: the close (then it reports done), a ping,
+// and the queued events as '\n'-joined frames.
+func (c *conn) flushOnce() (done bool) {
+	ws := c.ws
+	select {
+	case <-c.client.Done():
+		r := c.client.Reason()
+		if r.Code != protocol.CloseSlowConsumer {
+			// Say what is already queued (replies, last events) first.
+			_ = c.writeBatch(c.client.Drain(c.batch[:0]))
+		}
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(r.Code, r.Reason), time.Now().Add(time.Second))
+		c.finish()
+		return true
+	default:
+	}
+	if c.pingDue.Swap(false) {
+		if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+			c.broken()
+			return true
+		}
+	}
+	// Coalesce: the first event after a quiet spell goes out at once; while
+	// events keep coming, write at most once per WriteDelay, so a busy
+	// client costs one write syscall per window instead of one per event.
+	if d := c.s.cfg.WriteDelay; d > 0 {
+		if n, _ := c.client.Queued(); n > 0 {
+			if wait := d - time.Since(c.lastWrite); wait > 0 {
+				time.Sleep(wait)
+			}
+		}
+	}
+	c.batch = c.client.Drain(c.batch[:0])
+	if len(c.batch) == 0 {
+		return false
+	}
+	err := c.writeBatch(c.batch)
+	clear(c.batch) // do not pin events until the next write
+	if err != nil {
+		c.broken()
+		return true
+	}
+	c.lastWrite = time.Now()
+	return false
+}
+
+// broken ends a connection whose socket failed while writing.
+func (c *conn) broken() {
+	c.client.Close(protocol.CloseNormal, "")
+	c.finish()
+}
+
+// finish wakes the reader (contrib#698: Close does not) and lets the
+// handler return.
+func (c *conn) finish() {
+	_ = c.ws.SetReadDeadline(time.Now())
+	close(c.writerDone)
 }
 
 // maxOutFrame caps one outgoing frame; a bigger batch becomes several.

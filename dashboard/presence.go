@@ -98,8 +98,24 @@ func (s *Server) onPresenceEvent(m natsbus.Msg) {
 // usersIn merges every gateway's stored presence with this gateway's live
 // view, which is fresher than its own stored snapshot.
 func (s *Server) usersIn(ctx context.Context, channel string) ([]string, error) {
-	users, err := s.bus.Presence(ctx, channel)
+	// Reading presence creates a short-lived consumer, which a busy
+	// clustered JetStream may refuse now and then: retry briefly.
+	var (
+		users []string
+		err   error
+	)
+	for attempt := 0; attempt < 3; attempt++ {
+		if users, err = s.bus.Presence(ctx, channel); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+	}
 	if err != nil {
+		s.log.Warn("presence unavailable", "channel", channel, "err", err)
 		return nil, err
 	}
 	local := s.hub.Presence()[channel]

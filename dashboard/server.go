@@ -98,6 +98,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	bus.OnStatus(s.feedStatusChanged)
 	s.app = s.routes()
 	s.goTracked(s.presence.run)
+	s.goTracked(s.pingLoop)
 	return s, nil
 }
 
@@ -113,6 +114,21 @@ func statusFrame(ready bool) []byte {
 		data = `{"feed":"unavailable","message":"market data and chat are unavailable; reconnecting"}`
 	}
 	return protocol.AppendEvent(nil, "", protocol.EventStatus, 0, time.Now(), []byte(data))
+}
+
+// pingLoop pings every WebSocket each heartbeat from one timer: the
+// writers run on demand, so no connection keeps a ticker of its own.
+func (s *Server) pingLoop() {
+	t := time.NewTicker(s.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.registry.pingAll()
+		}
+	}
 }
 
 // goTracked runs fn in a goroutine that Shutdown waits for.

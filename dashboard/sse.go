@@ -152,7 +152,7 @@ func (s *Server) handleSSE(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
 	}
 	s.metrics.connsTotal.Add(1)
-	s.registry.add(client, ip)
+	s.registry.add(client, ip, nil)
 	st := &sseStream{
 		s: s, client: client, id: id, ip: ip,
 		conn:     c.Context().Conn(),

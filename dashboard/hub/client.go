@@ -26,6 +26,7 @@ type Client struct {
 	subs    map[string]*Sub
 	closeBy *protocol.Close
 	onSlow  func()
+	onWake  func()
 }
 
 // Ready returns a channel that receives when the queue may have become
@@ -102,6 +103,9 @@ func (c *Client) closeLocked(code int, reason string) {
 	}
 	c.closeBy = &protocol.Close{Code: code, Reason: reason}
 	close(c.done)
+	if c.onWake != nil {
+		defer c.onWake() // after the slow-consumer hook below
+	}
 	if code == protocol.CloseSlowConsumer {
 		c.hub.stats.slowCloses.Add(1)
 		if c.onSlow != nil {
@@ -145,7 +149,21 @@ func (c *Client) enqueueLocked(ev *Event) {
 		case c.ready <- struct{}{}:
 		default:
 		}
+		if c.onWake != nil {
+			c.onWake()
+		}
 	}
+}
+
+// OnWake sets fn to run whenever the queue goes from empty to non-empty and
+// when the client is closed: a transport can start its writer on demand
+// instead of parking a goroutine per idle connection on Ready. fn runs under
+// the client's lock: it must be quick (start a goroutine, flip a flag) and
+// must not call the Client.
+func (c *Client) OnWake(fn func()) {
+	c.mu.Lock()
+	c.onWake = fn
+	c.mu.Unlock()
 }
 
 // deliver is the fan-out step for one subscription: buffered while the
