@@ -30,3 +30,26 @@ func TestOnSlowConsumerRunsOnceOnOverflow(t *testing.T) {
 	other.OnSlowConsumer(func() { t.Error("hook ran for a normal close") })
 	other.Close(protocol.CloseGoingAway, "bye")
 }
+
+func TestOnWakeWhenQueueFillsAndOnClose(t *testing.T) {
+	h, _ := newTestHub(t, Config{Linger: tinyLinger})
+	c := mustRegister(t, h, "c", "")
+	var wakes atomic.Int32
+	c.OnWake(func() { wakes.Add(1) })
+
+	_ = c.Send([]byte("a")) // empty → non-empty: wake
+	_ = c.Send([]byte("b")) // already non-empty: the writer will see it
+	if got := wakes.Load(); got != 1 {
+		t.Fatalf("wakes after two sends = %d, want 1", got)
+	}
+	c.Drain(nil)
+	_ = c.Send([]byte("c"))
+	if got := wakes.Load(); got != 2 {
+		t.Fatalf("wakes after drain and send = %d, want 2", got)
+	}
+	c.Close(protocol.CloseGoingAway, "bye")
+	c.Close(protocol.CloseGoingAway, "again")
+	if got := wakes.Load(); got != 3 {
+		t.Fatalf("wakes after close = %d, want 3 (one for the close)", got)
+	}
+}
