@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
 
 	"github.com/tickroom/tickroom/dashboard/web"
 	"github.com/tickroom/tickroom/internal/auth"
@@ -33,7 +34,9 @@ func (s *Server) routes() *fiber.App {
 		IdleTimeout:           120 * time.Second,
 		ErrorHandler:          s.errorHandler,
 	})
-	app.Use(s.recoverer, securityHeaders)
+	// Every request gets an id (X-Request-ID, echoed back, or generated)
+	// that the gateway's log lines about it carry.
+	app.Use(requestid.New(), s.recoverer, securityHeaders)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 	app.Get("/readyz", s.readyz)
@@ -80,7 +83,7 @@ func securityHeaders(c *fiber.Ctx) error {
 func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("panic in HTTP handler", "path", c.Path(), "panic", r)
+			s.log.Error("panic in HTTP handler", "path", c.Path(), "request", requestID(c), "panic", r)
 			err = fiber.NewError(fiber.StatusInternalServerError, "internal error")
 		}
 	}()
@@ -102,6 +105,8 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	msg := "internal error"
 	if code < 500 || code == fiber.StatusServiceUnavailable {
 		msg = err.Error()
+	} else {
+		s.log.Error("HTTP request failed", "path", c.Path(), "request", requestID(c), "err", err)
 	}
 	return c.Status(code).JSON(fiber.Map{"ok": false, "error": fiber.Map{"code": httpCode(code), "message": msg}})
 }
@@ -221,4 +226,10 @@ func (s *Server) httpHistory(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Send(protocol.AppendOKField(nil, nil, "messages", raw))
+}
+
+// requestID is the id the requestid middleware gave this request.
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals("requestid").(string)
+	return id
 }
