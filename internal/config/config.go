@@ -39,7 +39,7 @@ type Config struct {
 	// only; "*" allows any origin.
 	AllowedOrigins    []string
 	HeartbeatInterval time.Duration // WebSocket ping interval (20s)
-	WriteDelay        time.Duration // writer coalescing window per connection (2ms); 0 off
+	WriteDelay        time.Duration // writer coalescing window per connection (5ms); 0 off
 	SessionTTL        time.Duration // dev session lifetime (24h)
 	JWT               JWT
 	Limits            Limits
@@ -99,7 +99,7 @@ func Default() Config {
 		Node:              defaultNode(os.Hostname),
 		Dev:               true,
 		HeartbeatInterval: 20 * time.Second,
-		WriteDelay:        2 * time.Millisecond,
+		WriteDelay:        5 * time.Millisecond,
 		SessionTTL:        24 * time.Hour,
 		JWT:               JWT{Skew: 30 * time.Second},
 		Limits: Limits{
