@@ -111,22 +111,40 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 	return c.Status(code).JSON(fiber.Map{"ok": false, "error": fiber.Map{"code": httpCode(code), "message": msg}})
 }
 
+// httpStatuses pairs HTTP statuses with the protocol's error codes, for
+// the HTTP endpoints, in both directions; a code's first row is its status.
+var httpStatuses = []struct {
+	status int
+	code   string
+}{
+	{fiber.StatusBadRequest, protocol.CodeBadRequest},
+	{fiber.StatusUpgradeRequired, protocol.CodeBadRequest},
+	{fiber.StatusForbidden, protocol.CodeForbidden},
+	{fiber.StatusUnauthorized, protocol.CodeForbidden},
+	{fiber.StatusNotFound, protocol.CodeNotFound},
+	{fiber.StatusRequestEntityTooLarge, protocol.CodeTooLarge},
+	{fiber.StatusTooManyRequests, protocol.CodeRateLimited},
+	{fiber.StatusServiceUnavailable, protocol.CodeUnavailable},
+}
+
+// httpCode is the protocol error code for an HTTP status.
 func httpCode(status int) string {
-	switch status {
-	case fiber.StatusBadRequest, fiber.StatusUpgradeRequired:
-		return protocol.CodeBadRequest
-	case fiber.StatusUnauthorized, fiber.StatusForbidden:
-		return protocol.CodeForbidden
-	case fiber.StatusNotFound:
-		return protocol.CodeNotFound
-	case fiber.StatusRequestEntityTooLarge:
-		return protocol.CodeTooLarge
-	case fiber.StatusTooManyRequests:
-		return protocol.CodeRateLimited
-	case fiber.StatusServiceUnavailable:
-		return protocol.CodeUnavailable
+	for _, p := range httpStatuses {
+		if p.status == status {
+			return p.code
+		}
 	}
 	return protocol.CodeInternal
+}
+
+// httpStatus is the HTTP status for a protocol error code.
+func httpStatus(code string) int {
+	for _, p := range httpStatuses {
+		if p.code == code {
+			return p.status
+		}
+	}
+	return fiber.StatusInternalServerError
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {

@@ -499,7 +499,7 @@ func (s *Server) httpPublish(c *fiber.Ctx) error {
 	defer cancel()
 	seq, perr := s.publishChat(ctx, id.User, req.Channel, req.Data, req.MsgID)
 	if perr != nil {
-		return s.publishFail(c, publishStatus(perr.Code), perr)
+		return s.publishFail(c, httpStatus(perr.Code), perr)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -515,22 +515,6 @@ func (s *Server) releaseChatRateLater(user string) {
 		refill = min(refill, time.Duration(float64(s.cfg.ChatBurst)/s.cfg.ChatRate*float64(time.Second))+time.Second)
 	}
 	time.AfterFunc(refill, func() { s.chatRate.release(user) })
-}
-
-func publishStatus(code string) int {
-	switch code {
-	case protocol.CodeBadRequest:
-		return fiber.StatusBadRequest
-	case protocol.CodeForbidden:
-		return fiber.StatusForbidden
-	case protocol.CodeTooLarge:
-		return fiber.StatusRequestEntityTooLarge
-	case protocol.CodeRateLimited:
-		return fiber.StatusTooManyRequests
-	case protocol.CodeUnavailable:
-		return fiber.StatusServiceUnavailable
-	}
-	return fiber.StatusInternalServerError
 }
 
 func (s *Server) publishFail(c *fiber.Ctx, status int, perr *protocol.Error) error {

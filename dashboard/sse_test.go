@@ -96,14 +96,20 @@ func TestSSESubscribeReply(t *testing.T) {
 	}
 }
 
-func TestPublishStatus(t *testing.T) {
+func TestHTTPStatusBothWays(t *testing.T) {
 	for code, want := range map[string]int{
 		protocol.CodeBadRequest: 400, protocol.CodeForbidden: 403, protocol.CodeTooLarge: 413,
 		protocol.CodeRateLimited: 429, protocol.CodeUnavailable: 503, protocol.CodeInternal: 500,
 	} {
-		if got := publishStatus(code); got != want {
-			t.Errorf("publishStatus(%s) = %d, want %d", code, got, want)
+		if got := httpStatus(code); got != want {
+			t.Errorf("httpStatus(%s) = %d, want %d", code, got, want)
 		}
+		if code != protocol.CodeInternal && httpCode(want) != code {
+			t.Errorf("httpCode(%d) = %s, want %s", want, httpCode(want), code)
+		}
+	}
+	if httpCode(401) != protocol.CodeForbidden || httpCode(426) != protocol.CodeBadRequest || httpCode(418) != protocol.CodeInternal {
+		t.Error("httpCode: 401 → forbidden, 426 → bad_request, anything unknown → internal")
 	}
 }
 
