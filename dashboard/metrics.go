@@ -133,35 +133,27 @@ type gauges struct {
 func (m *metrics) write(w io.Writer, g gauges) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	metric := func(name, typ, help string) { p("# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ) }
+	one := func(name, typ, help string, v int64) {
+		metric(name, typ, help)
+		p("%s %d\n", name, v)
+	}
 
-	metric("tickroom_connections", "gauge", "Open client connections.")
-	p("tickroom_connections %d\n", g.connections)
-	metric("tickroom_connections_total", "counter", "Client connections accepted.")
-	p("tickroom_connections_total %d\n", m.connsTotal.Load())
-	metric("tickroom_connections_refused_total", "counter", "Upgrades refused (limits, origin, protocol).")
-	p("tickroom_connections_refused_total %d\n", m.refused.Load())
-	metric("tickroom_subscriptions", "gauge", "Client subscriptions.")
-	p("tickroom_subscriptions %d\n", g.subscriptions)
-	metric("tickroom_nats_subscriptions", "gauge", "Channel patterns with a NATS subscription on this gateway.")
-	p("tickroom_nats_subscriptions %d\n", g.topics)
-	metric("tickroom_events_conflated_total", "counter", "Ticks replaced by a newer one before being written.")
-	p("tickroom_events_conflated_total %d\n", g.conflated)
-	metric("tickroom_slow_consumer_closes_total", "counter", "Clients closed with 4000 because their queue overflowed.")
-	p("tickroom_slow_consumer_closes_total %d\n", g.slowCloses)
-	metric("tickroom_frames_out_total", "counter", "WebSocket frames written.")
-	p("tickroom_frames_out_total %d\n", m.framesOut.Load())
-	metric("tickroom_bytes_out_total", "counter", "Payload bytes written to clients.")
-	p("tickroom_bytes_out_total %d\n", m.bytesOut.Load())
-	metric("tickroom_chat_publishes_total", "counter", "Chat messages acknowledged.")
-	p("tickroom_chat_publishes_total %d\n", m.publishes.Load())
-	metric("tickroom_chat_publish_failures_total", "counter", "Chat publishes refused for NATS being unavailable or failing.")
-	p("tickroom_chat_publish_failures_total %d\n", m.pubFailures.Load())
-	ready := 0
+	one("tickroom_connections", "gauge", "Open client connections.", g.connections)
+	one("tickroom_connections_total", "counter", "Client connections accepted.", m.connsTotal.Load())
+	one("tickroom_connections_refused_total", "counter", "Upgrades refused (limits, origin, protocol).", m.refused.Load())
+	one("tickroom_subscriptions", "gauge", "Client subscriptions.", g.subscriptions)
+	one("tickroom_nats_subscriptions", "gauge", "Channel patterns with a NATS subscription on this gateway.", g.topics)
+	one("tickroom_events_conflated_total", "counter", "Ticks replaced by a newer one before being written.", g.conflated)
+	one("tickroom_slow_consumer_closes_total", "counter", "Clients closed with 4000 because their queue overflowed.", g.slowCloses)
+	one("tickroom_frames_out_total", "counter", "WebSocket frames written.", m.framesOut.Load())
+	one("tickroom_bytes_out_total", "counter", "Payload bytes written to clients.", m.bytesOut.Load())
+	one("tickroom_chat_publishes_total", "counter", "Chat messages acknowledged.", m.publishes.Load())
+	one("tickroom_chat_publish_failures_total", "counter", "Chat publishes refused for NATS being unavailable or failing.", m.pubFailures.Load())
+	var ready int64
 	if g.natsReady {
 		ready = 1
 	}
-	metric("tickroom_nats_ready", "gauge", "1 when NATS is connected and the streams are ready.")
-	p("tickroom_nats_ready %d\n", ready)
+	one("tickroom_nats_ready", "gauge", "1 when NATS is connected and the streams are ready.", ready)
 
 	writeLabelled := func(name, help, label string, l *labelled) {
 		metric(name, "counter", help)
@@ -170,16 +162,17 @@ func (m *metrics) write(w io.Writer, g gauges) {
 			p("%s{%s=%q} %d\n", name, label, k, counts[k])
 		}
 	}
-	metric("tickroom_events_in_total", "counter", "Producer events accepted from NATS, by kind.")
-	for _, k := range m.kindNames() {
-		p("tickroom_events_in_total{kind=%q} %d\n", k, m.kinds[k].events.Load())
+	byKind := func(name, help string, v func(kind string) int64) {
+		metric(name, "counter", help)
+		for _, k := range m.kindNames() {
+			p("%s{kind=%q} %d\n", name, k, v(k))
+		}
 	}
-	metric("tickroom_events_out_total", "counter", "Events queued to clients (each event once per subscriber), by kind.")
-	for _, k := range m.kindNames() {
-		p("tickroom_events_out_total{kind=%q} %d\n", k, g.outByKind[k])
-	}
-	metric("tickroom_queued_events", "gauge", "Events waiting in client queues.")
-	p("tickroom_queued_events %d\n", g.queued)
+	byKind("tickroom_events_in_total", "Producer events accepted from NATS, by kind.",
+		func(k string) int64 { return m.kinds[k].events.Load() })
+	byKind("tickroom_events_out_total", "Events queued to clients (each event once per subscriber), by kind.",
+		func(k string) int64 { return g.outByKind[k] })
+	one("tickroom_queued_events", "gauge", "Events waiting in client queues.", g.queued)
 	writeLabelled("tickroom_invalid_messages_total", "Producer messages dropped for breaking their schema, by subject.", "subject", &m.invalids)
 	writeLabelled("tickroom_closes_total", "Connections closed by the server, by close code.", "code", &m.closes)
 	writeLabelled("tickroom_request_errors_total", "Requests answered with an error, by code.", "code", &m.errors)
