@@ -115,7 +115,7 @@ func runGroup(ctx context.Context, fns ...func(context.Context) error) error {
 //
 //	all:        -nats URL (default nats://127.0.0.1:4222)
 //	market:     -seed N -rate R -symbols AAPL,MSFT,DEMO=42.5 -jumps J
-//	analytics:  -every 500ms -candle-every 1s
+//	analytics:  -every 500ms -candle-every 2s
 //	alerts:     -move-pct 1 -move-window 5m -volume-factor 4 -stall 30s -cooldown 5m
 //	replay:     -file ticks.csv -speed 1 -loop -keep-time
 //
@@ -149,7 +149,7 @@ func Main(ctx context.Context, name string, args []string, stdout, stderr io.Wri
 		}
 	case "analytics":
 		every := fs.Duration("every", 500*time.Millisecond, "minimum time between analytics messages per symbol")
-		candleEvery := fs.Duration("candle-every", time.Second, "minimum time between re-sends of a bar in progress")
+		candleEvery := fs.Duration("candle-every", 2*time.Second, "minimum time between re-sends of a bar in progress")
 		run = func(ctx context.Context, bus *natsfeed.Conn) error {
 			r, err := analytics.New(analytics.Config{AnalyticsEvery: *every, CandleEvery: *candleEvery, Logger: logger})
 			if err != nil {
