@@ -79,6 +79,9 @@ func (s *Server) handle(ws *fws.Conn) {
 	defer s.hub.Unregister(client)
 	c.writerDone = make(chan struct{})
 	client.OnWake(c.wake)
+	// Anything that happened before the hook was set (a shutdown closing
+	// every client) woke nobody: look once now.
+	c.wake()
 	s.registry.add(client, ip, c.ping)
 	defer s.registry.remove(client)
 	// A slow consumer's writer is usually stuck writing to a peer that does
@@ -121,8 +124,18 @@ func (c *conn) readLoop() {
 	ws.SetReadLimit(int64(c.s.cfg.MaxFrameBytes))
 	deadline := 2 * c.s.cfg.Heartbeat
 	_ = ws.SetReadDeadline(time.Now().Add(deadline))
+	// Once the client is closed the writer has expired the read deadline
+	// to wake us; renewing it afterwards (a buffered frame, a pong) would
+	// let a peer that ignores our close frame hold the handler open. So
+	// every renewal is followed by a look at Done.
 	ws.SetPongHandler(func(string) error {
-		return ws.SetReadDeadline(time.Now().Add(deadline))
+		if err := ws.SetReadDeadline(time.Now().Add(deadline)); err != nil {
+			return err
+		}
+		if c.closed() {
+			return errClosing
+		}
+		return nil
 	})
 	for {
 		typ, frame, err := ws.ReadMessage()
@@ -131,11 +144,28 @@ func (c *conn) readLoop() {
 			return
 		}
 		_ = ws.SetReadDeadline(time.Now().Add(deadline))
+		if c.closed() {
+			return
+		}
 		if typ != websocket.TextMessage {
 			c.client.Close(protocol.CloseUnsupportedData, "binary frames are not supported; send UTF-8 JSON text")
 			return
 		}
 		c.handleFrame(frame)
+	}
+}
+
+var (
+	errClosing      = errors.New("connection closing")
+	errSlowConsumer = errors.New("slow consumer")
+)
+
+func (c *conn) closed() bool {
+	select {
+	case <-c.client.Done():
+		return true
+	default:
+		return false
 	}
 }
 
@@ -162,7 +192,14 @@ func closeFor(err error) (code int, reason string) {
 // OnWake hook (called under the client's lock) and the pinger's.
 func (c *conn) wake() {
 	if c.writing.CompareAndSwap(false, true) {
-		go c.flush()
+		// Tracked like every goroutine of the server. Its handler holds a
+		// count of the same group until the last flush has finished, so
+		// this Add never races Shutdown's Wait from zero.
+		c.s.wg.Add(1)
+		go func() {
+			defer c.s.wg.Done()
+			c.flush()
+		}()
 	}
 }
 
@@ -261,6 +298,11 @@ func (c *conn) writeBatch(batch []*hub.Event) error {
 	ws := c.ws
 	for start := 0; start < len(batch); {
 		_ = ws.SetWriteDeadline(time.Now().Add(writeWait))
+		// A slow consumer's hook expired the deadline to cut a stuck write
+		// short; the line above must not give the next frame 10s again.
+		if r := c.client.Reason(); r != nil && r.Code == protocol.CloseSlowConsumer {
+			return errSlowConsumer
+		}
 		w, err := ws.NextWriter(websocket.TextMessage)
 		if err != nil {
 			return err

@@ -64,7 +64,7 @@ func (c *conn) handleSubscribe(req *protocol.Request) {
 // order, with no gap and no duplicate. It returns the error to reply with;
 // nil also when the client is closing (there is nobody to tell).
 func (s *Server) subscribe(ctx context.Context, client *hub.Client, channel string, since *uint64, ok func()) *protocol.Error {
-	if client.Subscriptions() >= s.cfg.MaxSubscriptions {
+	if client.Subscriptions() >= s.cfg.MaxSubscriptions && !client.Subscribed(channel) {
 		return protocol.NewError(protocol.CodeForbidden,
 			fmt.Sprintf("subscription limit of %d reached", s.cfg.MaxSubscriptions))
 	}

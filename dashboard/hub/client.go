@@ -64,6 +64,10 @@ func (c *Client) Drain(dst []*Event) []*Event {
 	}
 	clear(c.slots)
 	c.bytes = 0
+	select { // a replay waiting for room may go on
+	case c.space <- struct{}{}:
+	default:
+	}
 	return out
 }
 

@@ -236,6 +236,13 @@ func (h *Hub) Unsubscribe(c *Client, pattern string) bool {
 	return true
 }
 
+// Subscribed reports whether c holds a subscription to pattern.
+func (c *Client) Subscribed(pattern string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subs[pattern] != nil
+}
+
 // Subscriptions returns how many subscriptions c holds.
 func (c *Client) Subscriptions() int {
 	c.mu.Lock()

@@ -162,11 +162,20 @@ func TestReplayWaitsForTheWriter(t *testing.T) {
 	if r := c.Reason(); r != nil {
 		t.Fatalf("client closed by a waiting replay: %v", r)
 	}
+	bounded, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel2()
 	done := make(chan error, 1)
-	go func() { done <- s.Replay(ctx, strict("chat.room", 3, "34")) }()
+	go func() { done <- s.Replay(bounded, strict("chat.room", 3, "34")) }()
+	// Drain only once the replay is blocked (it has not queued "34"), so the
+	// wake-up must come from Drain itself.
+	select {
+	case err := <-done:
+		t.Fatalf("Replay into a full queue returned at once: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
 	c.Drain(nil)
 	if err := <-done; err != nil {
-		t.Fatalf("Replay after drain = %v", err)
+		t.Fatalf("Replay after drain = %v (Drain must wake a waiting replay)", err)
 	}
 	s.Live()
 	expectFrames(t, c, "34")
