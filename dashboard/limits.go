@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
@@ -86,9 +85,6 @@ func (u *userRates) release(user string) {
 func newLimiter(perSecond float64, burst int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), burst)
 }
-
-// allow is Limiter.Allow with an explicit clock, kept for symmetry in tests.
-func allow(l *rate.Limiter, now time.Time) bool { return l.AllowN(now, 1) }
 
 // parseProxies parses trusted proxy addresses: IPs or CIDRs.
 func parseProxies(list []string) ([]netip.Prefix, error) {

@@ -61,7 +61,7 @@ func TestNATSDownAndBack(t *testing.T) {
 		t.Fatalf("PutPresence while down: %v", err)
 	}
 
-	s = startTestServer(t, dir, listen)
+	startTestServer(t, dir, listen) // back on the same port and store
 	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
 		if !b.Ready() {
 			return fmt.Errorf("not ready: %s", b.Status())
