@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/contrib/websocket"
@@ -17,6 +18,10 @@ import (
 	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
+
+// writeBuffers lends write buffers to connections only while they write, so
+// an idle connection holds none. *sync.Pool is a websocket.BufferPool.
+var writeBuffers sync.Pool
 
 // contentSecurityPolicy forbids inline script and framing: user text can
 // never become code, and the page cannot be clickjacked.
@@ -57,7 +62,7 @@ func (s *Server) routes() *fiber.App {
 		// A whole batch frame in one buffer, so it leaves in one write(2)
 		// rather than in 1 KiB fragments; pooled, so idle sockets hold none.
 		WriteBufferSize: maxOutFrame + 64,
-		WriteBufferPool: &bufferPool, // idle sockets hold no write buffer
+		WriteBufferPool: &writeBuffers, // idle sockets hold no write buffer
 		RecoverHandler:  s.recoverConn,
 	}))
 

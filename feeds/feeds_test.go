@@ -7,21 +7,6 @@ import (
 	"time"
 )
 
-func TestMatch(t *testing.T) {
-	for _, c := range []struct {
-		p, s string
-		want bool
-	}{
-		{"market.*", "market.AAPL", true}, {"market.*", "market.AAPL.x", false}, {"market.*", "market", false},
-		{"market.>", "market.AAPL.x", true}, {">", "a", true}, {"market.>", "market", false},
-		{"a.*.c", "a.b.c", true}, {"a.*.c", "a.b.d", false}, {"market.AAPL", "market.AAPL", true},
-	} {
-		if got := Match(c.p, c.s); got != c.want {
-			t.Errorf("Match(%q, %q) = %v", c.p, c.s, got)
-		}
-	}
-}
-
 func TestTickJSON(t *testing.T) {
 	tk := Tick{Symbol: "AAPL", Price: 189.32, Bid: 189.31, Ask: 189.33, Size: 100, Volume: 1200345,
 		Time: Time{time.Date(2026, 11, 26, 12, 0, 0, 123456789, time.FixedZone("x", 3600))}}

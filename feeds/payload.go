@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tickroom/tickroom/internal/protocol"
 	"math"
 	"strconv"
 	"time"
@@ -77,7 +78,7 @@ type Tick struct {
 // valid subject token, price is finite and > 0, the optional numbers are
 // finite and >= 0.
 func (t Tick) Validate() error {
-	if !ValidToken(t.Symbol) {
+	if !protocol.ValidToken(t.Symbol) {
 		return fmt.Errorf("%w: symbol %q is not a subject token [A-Za-z0-9_-]", ErrInvalid, t.Symbol)
 	}
 	if !finite(t.Price) || t.Price <= 0 {
@@ -98,7 +99,7 @@ func DecodeTick(subject string, data []byte) (Tick, error) {
 	if err := json.Unmarshal(data, &t); err != nil {
 		return Tick{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if sym := SymbolOf(subject); t.Symbol != sym {
+	if sym := protocol.LastToken(subject); t.Symbol != sym {
 		return Tick{}, fmt.Errorf("%w: symbol %q does not match subject %q", ErrInvalid, t.Symbol, subject)
 	}
 	return t, t.Validate()

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tickroom/tickroom/internal/protocol"
 	"log/slog"
 	"math"
 	"strconv"
@@ -227,7 +228,7 @@ func (r *Runner) HandleMessage(subject string, data []byte) {
 		r.onTick(tk)
 	case feeds.KindAnalytics:
 		var a feeds.Analytics
-		if err := json.Unmarshal(data, &a); err != nil || a.Symbol != feeds.SymbolOf(subject) {
+		if err := json.Unmarshal(data, &a); err != nil || a.Symbol != protocol.LastToken(subject) {
 			r.drop(subject, fmt.Errorf("bad analytics payload: %v", err))
 			return
 		}

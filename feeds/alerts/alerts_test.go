@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"encoding/json"
+	"github.com/tickroom/tickroom/internal/protocol"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +54,7 @@ func alertsOf(t *testing.T, bus *memfeed.Bus, subject string) []feeds.Alert {
 		if err := json.Unmarshal(m.Data, &a); err != nil {
 			t.Fatal(err)
 		}
-		if !feeds.ValidToken(a.Symbol) || a.Text == "" || levels[a.Level] == 0 || a.Time.IsZero() {
+		if !protocol.ValidToken(a.Symbol) || a.Text == "" || levels[a.Level] == 0 || a.Time.IsZero() {
 			t.Fatalf("malformed alert %s", m.Data)
 		}
 		out = append(out, a)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/tickroom/tickroom/internal/protocol"
 	"io"
 	"log/slog"
 	"math"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/tickroom/tickroom/feeds"
 	"github.com/tickroom/tickroom/feeds/alerts"
 	"github.com/tickroom/tickroom/feeds/analytics"
 	"github.com/tickroom/tickroom/feeds/market"
@@ -240,7 +240,7 @@ func ParseSymbols(s string) ([]market.Symbol, error) {
 	var out []market.Symbol
 	for _, item := range strings.Split(s, ",") {
 		name, priceStr, hasPrice := strings.Cut(strings.TrimSpace(item), "=")
-		if !feeds.ValidToken(name) {
+		if !protocol.ValidToken(name) {
 			return nil, fmt.Errorf("-symbols: %q is not a symbol of [A-Za-z0-9_-]", name)
 		}
 		sy, ok := known[strings.ToUpper(name)]

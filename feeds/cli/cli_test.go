@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/tickroom/tickroom/internal/protocol"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func (s *sink) on(subject string) []*nats.Msg {
 	defer s.mu.Unlock()
 	var out []*nats.Msg
 	for _, m := range s.msgs {
-		if feeds.Match(subject, m.Subject) {
+		if protocol.Match(subject, m.Subject) {
 			out = append(out, m)
 		}
 	}

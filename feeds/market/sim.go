@@ -32,6 +32,7 @@ package market
 import (
 	"errors"
 	"fmt"
+	"github.com/tickroom/tickroom/internal/protocol"
 	"hash/fnv"
 	"log/slog"
 	"math"
@@ -184,7 +185,7 @@ func New(cfg Config) (*Sim, error) {
 }
 
 func validSymbol(s Symbol) error {
-	if !feeds.ValidToken(s.Name) {
+	if !protocol.ValidToken(s.Name) {
 		return fmt.Errorf("symbol %q: name must be 1-64 characters of [A-Za-z0-9_-]", s.Name)
 	}
 	pos := func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }

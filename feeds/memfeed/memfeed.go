@@ -10,6 +10,7 @@
 package memfeed
 
 import (
+	"github.com/tickroom/tickroom/internal/protocol"
 	"sync"
 
 	"github.com/tickroom/tickroom/feeds"
@@ -53,7 +54,7 @@ func (b *Bus) Publish(subject string, data []byte) error {
 	subs := append([]sub(nil), b.subs...)
 	b.mu.Unlock()
 	for _, s := range subs {
-		if feeds.Match(s.pattern, subject) {
+		if protocol.Match(s.pattern, subject) {
 			s.mu.Lock()
 			s.fn(subject, append([]byte(nil), cp...))
 			s.mu.Unlock()
@@ -89,7 +90,7 @@ func (b *Bus) Messages(pattern string) []Msg {
 	defer b.mu.Unlock()
 	var out []Msg
 	for _, m := range b.log {
-		if feeds.Match(pattern, m.Subject) {
+		if protocol.Match(pattern, m.Subject) {
 			out = append(out, m)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tickroom/tickroom/internal/protocol"
 	"strings"
 	"time"
 
@@ -107,7 +108,7 @@ func (p *Producer) Publish(subject, event string, v any) error {
 	}
 	msg := &nats.Msg{Subject: subject, Data: data}
 	if event != "" {
-		if !feeds.ValidToken(event) {
+		if !protocol.ValidToken(event) {
 			return fmt.Errorf("producer: event %q must be 1-64 characters of [A-Za-z0-9_-]", event)
 		}
 		msg.Header = nats.Header{EventHeader: []string{event}}
@@ -152,7 +153,7 @@ func checkSubject(s string) error {
 		return fmt.Errorf("producer: subject %q must have 2 to 16 tokens (kind.name…)", s)
 	}
 	for _, t := range tokens {
-		if !feeds.ValidToken(t) {
+		if !protocol.ValidToken(t) {
 			return fmt.Errorf("producer: subject %q: tokens must be [A-Za-z0-9_-] (no wildcards)", s)
 		}
 	}

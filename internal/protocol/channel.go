@@ -157,11 +157,15 @@ func validToken(tok string) bool {
 	return true
 }
 
-// ValidEventName reports whether name can be used as an event name (the
-// Tickroom-Event header): one token, at most 64 bytes.
-func ValidEventName(name string) bool {
-	return name != "" && len(name) <= 64 && validToken(name)
+// ValidToken reports whether s is a usable subject token on its own (a
+// symbol, a room, an event name): 1 to 64 bytes of [A-Za-z0-9_-].
+func ValidToken(s string) bool {
+	return s != "" && len(s) <= 64 && validToken(s)
 }
+
+// ValidEventName reports whether name can be used as an event name (the
+// Tickroom-Event header): one token.
+func ValidEventName(name string) bool { return ValidToken(name) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -1,5 +1,7 @@
 package protocol
 
+import "strconv"
+
 // Error codes a reply may carry.
 const (
 	CodeBadRequest  = "bad_request"
@@ -44,26 +46,4 @@ type Close struct {
 	Reason string
 }
 
-func (c *Close) Error() string { return "close " + itoa(c.Code) + ": " + c.Reason }
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}
+func (c *Close) Error() string { return "close " + strconv.Itoa(c.Code) + ": " + c.Reason }

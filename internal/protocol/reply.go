@@ -2,7 +2,6 @@ package protocol
 
 import (
 	"encoding/json"
-	"errors"
 	"strconv"
 	"time"
 )
@@ -102,5 +101,3 @@ type Welcome struct {
 	Protocol    int    `json:"protocol"`
 	HeartbeatMS int64  `json:"heartbeat_ms"`
 }
-
-func asType[T any](err error, target *T) bool { return errors.As(err, target) }

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 )
@@ -143,7 +144,7 @@ func salvageID(frame []byte) json.RawMessage {
 
 func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
-	if ok := asType(err, &te); ok && te.Field != "" {
+	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Sprintf("field %q must be %s", te.Field, te.Type.String())
 	}
 	return err.Error()
