@@ -494,9 +494,11 @@ func TestE2EHeartbeats(t *testing.T) {
 	default:
 		t.Errorf("the server never pinged")
 	}
-	// Two intervals plus slack for -race and a loaded machine; the lower
-	// bound catches a server that closes without waiting for the pong.
-	if elapsed > 2*interval+1500*time.Millisecond || elapsed < interval {
+	// The contract is "closed after two silent intervals": the upper bound
+	// has generous slack (-race, a loaded 2-core CI machine) because it
+	// checks the rule, not a speed; the lower bound catches a server that
+	// closes without waiting for the pong.
+	if elapsed > 2*interval+3*time.Second || elapsed < interval {
 		t.Errorf("zombie closed after %s, want about 2×%s", elapsed, interval)
 	}
 	eventually(t, "the zombie is gone from the hub", func() error {

@@ -218,16 +218,7 @@ func (c *sseClient) next() sseMsg {
 
 func (c *sseClient) waitFor(what string, pred func(sseMsg) bool) sseMsg {
 	c.t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		m, err := c.nextWithin(time.Until(deadline))
-		if err != nil {
-			c.t.Fatalf("%s: waiting for %s: %v", c.name, what, err)
-		}
-		if pred(m) {
-			return m
-		}
-	}
+	return waitUntil(c.t, c.name, what, c.nextWithin, pred)
 }
 
 // start checks the opening of a stream: the welcome, then one subscribe

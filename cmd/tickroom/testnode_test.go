@@ -429,11 +429,18 @@ func (c *wsClient) waitReply(rawID string) msg {
 // waitEvent discards objects until one satisfies pred.
 func (c *wsClient) waitEvent(what string, pred func(msg) bool) msg {
 	c.t.Helper()
+	return waitUntil(c.t, c.name, what, c.nextWithin, pred)
+}
+
+// waitUntil reads with next, discarding what fails pred, until one passes
+// or waitFor runs out (a fatal error naming who waited for what).
+func waitUntil[M any](t *testing.T, who, what string, next func(time.Duration) (M, error), pred func(M) bool) M {
+	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for {
-		m, err := c.nextWithin(time.Until(deadline))
+		m, err := next(time.Until(deadline))
 		if err != nil {
-			c.t.Fatalf("%s: waiting for %s: %v", c.name, what, err)
+			t.Fatalf("%s: waiting for %s: %v", who, what, err)
 		}
 		if pred(m) {
 			return m
