@@ -241,13 +241,20 @@ func runID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// message builds one publish frame: a tickroom publish request or a
-// Socket.IO event, whose data object {"text":"tb|seq|ns|xxx…"} is size bytes.
+// message builds one publish frame: a tickroom publish request, a
+// Centrifugo publish command or a Socket.IO event, whose data object {"text":"tb|seq|ns|xxx…"} is size bytes.
 func message(dst []byte, target, channel, run string, seq uint64, ns int64, size int) []byte {
 	dst = dst[:0]
-	if target == "socketio" {
+	switch target {
+	case "socketio":
 		dst = append(dst, `42["chat message","`...)
-	} else {
+	case "centrifugo":
+		dst = append(dst, `{"id":`...)
+		dst = strconv.AppendUint(dst, seq, 10)
+		dst = append(dst, `,"publish":{"channel":"`...)
+		dst = append(dst, channel...)
+		dst = append(dst, `","data":{"text":"`...)
+	default:
 		dst = append(dst, `{"op":"publish","id":`...)
 		dst = strconv.AppendUint(dst, seq, 10)
 		dst = append(dst, `,"channel":"`...)
@@ -263,8 +270,11 @@ func message(dst []byte, target, channel, run string, seq uint64, ns int64, size
 	for pad := size - len(`{"text":""}`) - (len(dst) - start); pad > 0; pad-- {
 		dst = append(dst, 'x')
 	}
-	if target == "socketio" {
+	switch target {
+	case "socketio":
 		return append(dst, `"]`...)
+	case "centrifugo":
+		return append(dst, `"}}}`...)
 	}
 	dst = append(dst, `"},"msgid":"tb-`...)
 	dst = append(dst, run...)
@@ -303,10 +313,16 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 	o := b.o
 	r := b.result()
 	r.Rate = o.rate
+	// Messages stamped before from are the warm-up: delivered but not
+	// counted, and not in the latency histogram.
+	var from atomic.Int64
+	from.Store(1<<63 - 1)
 	onLine := func(now int64, line []byte) {
 		if _, ns, ok := parseStamp(line); ok {
-			b.lat.Record(now - ns)
-			b.delivered.Add(1)
+			if ns >= from.Load() {
+				b.lat.Record(now - ns)
+				b.delivered.Add(1)
+			}
 			return
 		}
 		b.other.Add(1)
@@ -323,7 +339,7 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 	// subscriber's join goes to every earlier subscriber) to end, that is
 	// for three quiet seconds in a row; a busy server can pause a second.
 	settleStart := time.Now()
-	for last, quiet := b.other.Load(), 0; quiet < 3 && time.Since(settleStart) < o.settle && ctx.Err() == nil; {
+	for last, quiet := b.other.Load(), 0; quiet < o.quietSecs && time.Since(settleStart) < o.settle && ctx.Err() == nil; {
 		time.Sleep(time.Second)
 		cur := b.other.Load()
 		if cur == last {
@@ -343,79 +359,120 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 		np = max(1, int(o.rate/100))
 	}
 	r.Publishers = np
+	acks := o.target != "socketio" // tickroom and Centrifugo reply to every publish
 	var acked, pubErrs atomic.Uint64
 	var pubErr atomic.Value
-	pubs := make([]*conn, np)
+	type publisher struct {
+		c *conn
+		// first is the first measured (post-warm-up) seq this publisher
+		// sent, 0 until then: its seqs and stamps both grow, so a reply id
+		// ≥ first answers a measured publish.
+		first atomic.Uint64
+	}
+	pubs := make([]*publisher, np)
+	pconns := make([]*conn, 0, np)
+	defer func() { b.closeAll(pconns) }()
 	for i := range pubs {
 		c, err := b.ep.connect("")
 		if err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
-		pubs[i] = c
+		p := &publisher{c: c}
+		pubs[i] = p
+		pconns = append(pconns, c)
 		b.startReader(c, func(_ int64, line []byte) {
-			if o.target == "socketio" {
+			if !acks {
 				return
 			}
-			if reply, ok := isReply(line); ok {
+			var reply, good bool
+			if o.target == "centrifugo" {
+				reply, good = isCfReply(line)
+			} else {
+				reply, good = isReply(line)
+			}
+			if !reply {
+				return
+			}
+			id, _ := replyID(line)
+			if f := p.first.Load(); f == 0 || id < f {
+				return // a warm-up publish
+			}
+			if good {
 				acked.Add(1)
-			} else if reply {
-				if pubErrs.Add(1) == 1 {
-					pubErr.Store(string(line))
-				}
+			} else if pubErrs.Add(1) == 1 {
+				pubErr.Store(string(line))
 			}
 		})
 	}
-	defer b.closeAll(pubs)
 
 	run := runID()
-	var seq, sent atomic.Uint64
+	var seq, sent, warmSent atomic.Uint64
 	stop := b.progress(func(el time.Duration) string {
 		s := b.lat.Snapshot()
-		return fmt.Sprintf("sent %d acked %d delivered %d (%.1f%%) p99 %.1fms max %.1fms conns %d",
-			sent.Load(), acked.Load(), b.delivered.Load(),
+		return fmt.Sprintf("sent %d (+%d warm-up) acked %d delivered %d (%.1f%%) p99 %.1fms max %.1fms conns %d",
+			sent.Load(), warmSent.Load(), acked.Load(), b.delivered.Load(),
 			pct(b.delivered.Load(), sent.Load()*subs), ms(s.Quantile(0.99)), ms(s.Max), b.open.Load())
 	})
-	cpu := b.startCPU()
 	start := time.Now()
+	measureFrom := start.Add(o.warmup)
+	from.Store(measureFrom.UnixNano())
 	var pwg sync.WaitGroup
-	for _, c := range pubs {
+	for _, p := range pubs {
 		pwg.Add(1)
 		go func() {
 			defer pwg.Done()
 			var buf []byte
-			pace(ctx, o.rate/float64(np), o.duration, func() {
+			pace(ctx, o.rate/float64(np), o.warmup+o.duration, func() {
 				k := seq.Add(1)
-				buf = message(buf, o.target, o.channel, run, k, time.Now().UnixNano(), o.msgSize)
-				if c.write(buf) == nil {
-					sent.Add(1)
+				ns := time.Now().UnixNano()
+				buf = message(buf, o.target, o.channel, run, k, ns, o.msgSize)
+				measured := ns >= from.Load()
+				if measured && p.first.Load() == 0 {
+					p.first.Store(k)
+				}
+				if p.c.write(buf) == nil {
+					if measured {
+						sent.Add(1)
+					} else {
+						warmSent.Add(1)
+					}
 				}
 			})
 		}()
 	}
+	if d := time.Until(measureFrom); d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
+	cpu := b.startCPU()
 	pwg.Wait()
-	window := time.Since(start)
+	window := time.Since(measureFrom)
 	inWindow := b.delivered.Load()
 
 	// Drain: wait for acks, then for every expected delivery.
 	drainStart := time.Now()
 	expected := func() uint64 {
-		if o.target == "socketio" {
+		if !acks {
 			return sent.Load() * subs
 		}
 		return acked.Load() * subs
 	}
 	for time.Since(drainStart) < o.drain && ctx.Err() == nil {
-		if (o.target == "socketio" || acked.Load()+pubErrs.Load() >= sent.Load()) && b.delivered.Load() >= expected() {
+		if (!acks || acked.Load()+pubErrs.Load() >= sent.Load()) && b.delivered.Load() >= expected() {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	stop()
+	r.WarmupSec = o.warmup.Seconds()
+	r.WarmupSent = warmSent.Load()
 	r.DrainSec = round(time.Since(drainStart).Seconds(), 2)
 	r.DurationSec = round(window.Seconds(), 2)
 	r.Sent = sent.Load()
 	r.SentPerSec = round(float64(r.Sent)/window.Seconds(), 1)
-	if o.target != "socketio" {
+	if acks {
 		r.Acked, r.PubErrors = acked.Load(), pubErrs.Load()
 		if s, _ := pubErr.Load().(string); s != "" {
 			r.PubError = s
@@ -499,29 +556,41 @@ func (b *bench) market(ctx context.Context) (*Result, error) {
 		return fmt.Sprintf("published %d delivered %d age p50 %.1fms p99 %.1fms conns %d",
 			published.Load(), b.delivered.Load(), ms(s.Quantile(0.5)), ms(s.Quantile(0.99)), b.open.Load())
 	})
-	cpu := b.startCPU()
 	start := time.Now()
-	from.Store(start.UnixNano())
+	measureFrom := start.Add(o.warmup)
+	from.Store(measureFrom.UnixNano())
 	var buf []byte
 	var k uint64
 	var pubErr error
-	pace(ctx, float64(o.symbols)*o.tps, o.duration, func() {
+	var cpu cpuMeter
+	cpuStarted := false
+	pace(ctx, float64(o.symbols)*o.tps, o.warmup+o.duration, func() {
 		sym := symbols[k%uint64(len(symbols))]
-		buf = tick(buf, sym, k, time.Now().UnixNano())
+		ns := time.Now().UnixNano()
+		if ns >= measureFrom.UnixNano() && !cpuStarted {
+			cpu, cpuStarted = b.startCPU(), true
+		}
+		buf = tick(buf, sym, k, ns)
 		if err := nc.Publish("market."+sym, buf); err != nil && pubErr == nil {
 			pubErr = err
 		}
 		k++
-		published.Add(1)
+		if cpuStarted {
+			published.Add(1)
+		}
 	})
 	_ = nc.Flush()
-	window := time.Since(start)
+	if !cpuStarted {
+		cpu = b.startCPU()
+	}
+	window := time.Since(measureFrom)
 	inWindow := b.delivered.Load()
 	time.Sleep(min(o.drain, time.Second)) // ticks conflate; a short drain suffices
 	stop()
 	if pubErr != nil {
 		return nil, fmt.Errorf("producer: %w", pubErr)
 	}
+	r.WarmupSec = o.warmup.Seconds()
 	r.DurationSec = round(window.Seconds(), 2)
 	r.Published = published.Load()
 	r.OfferedPS = round(float64(o.symbols)*o.tps*float64(len(conns)), 0)

@@ -60,10 +60,11 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// endpoint is where and how to connect: tickroom's /ws or Socket.IO's
-// Engine.IO WebSocket transport.
+// endpoint is where and how to connect: tickroom's /ws, Socket.IO's
+// Engine.IO WebSocket transport, or Centrifugo's JSON protocol at
+// /connection/websocket.
 type endpoint struct {
-	target string // "tickroom" or "socketio"
+	target string // "tickroom", "socketio" or "centrifugo"
 	wsURL  string
 	token  string
 	d      *dialer
@@ -96,8 +97,12 @@ func newEndpoint(raw, target string, d *dialer, rbuf int) (*endpoint, error) {
 		q.Set("EIO", "4")
 		q.Set("transport", "websocket")
 		u.RawQuery = q.Encode()
+	case "centrifugo":
+		if u.Path == "" || u.Path == "/" {
+			u.Path = "/connection/websocket"
+		}
 	default:
-		return nil, fmt.Errorf("-target %q: want tickroom or socketio", target)
+		return nil, fmt.Errorf("-target %q: want tickroom, socketio or centrifugo", target)
 	}
 	return &endpoint{target: target, wsURL: u.String(), d: d, rbuf: rbuf}, nil
 }
@@ -142,9 +147,12 @@ func (ep *endpoint) connect(channel string) (*conn, error) {
 	c := &conn{ep: ep, ws: ws}
 	_ = ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 	defer func() { _ = ws.SetReadDeadline(time.Time{}) }()
-	if ep.target == "socketio" {
+	switch ep.target {
+	case "socketio":
 		err = c.sioHandshake()
-	} else {
+	case "centrifugo":
+		err = c.cfHandshake(channel)
+	default:
 		err = c.trHandshake(channel)
 	}
 	if err != nil {
@@ -254,8 +262,8 @@ func (c *conn) write(b []byte) error {
 }
 
 // loop reads until the connection fails, calling fn with the receive time
-// for every tickroom line or every Socket.IO packet but pings, which it
-// answers. WebSocket pings are answered by the library.
+// for every tickroom or Centrifugo line or every Socket.IO packet but
+// pings, which it answers. WebSocket pings are answered by the library.
 func (c *conn) loop(fn func(now int64, line []byte)) error {
 	for {
 		f, err := c.read()
@@ -271,6 +279,20 @@ func (c *conn) loop(fn func(now int64, line []byte)) error {
 				continue
 			}
 			fn(now, f)
+			continue
+		}
+		if c.ep.target == "centrifugo" {
+			var werr error
+			forEachLine(f, func(line []byte) {
+				if isCfPing(line) {
+					werr = c.write(cfPong)
+					return
+				}
+				fn(now, line)
+			})
+			if werr != nil {
+				return werr
+			}
 			continue
 		}
 		forEachLine(f, func(line []byte) { fn(now, line) })

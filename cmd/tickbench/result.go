@@ -27,6 +27,8 @@ type Result struct {
 	SrcIPs        int     `json:"src_ips,omitempty"`
 
 	DurationSec float64 `json:"duration_s"`
+	WarmupSec   float64 `json:"warmup_s,omitempty"`
+	WarmupSent  uint64  `json:"warmup_sent,omitempty"` // broadcast: publishes before the window, not counted
 
 	// broadcast
 	Rate         float64 `json:"rate,omitempty"` // offered messages/s
@@ -64,6 +66,17 @@ type Result struct {
 	ChurnFailed uint64  `json:"churn_failed,omitempty"`
 	ChurnSkip   uint64  `json:"churn_skipped,omitempty"`
 	ChurnPS     float64 `json:"churn_per_s,omitempty"`
+
+	// storm
+	StormNote      string   `json:"storm_note,omitempty"`
+	Resumed        int      `json:"resumed,omitempty"`
+	ResumeFailed   int      `json:"resume_failed,omitempty"`
+	ResumeError    string   `json:"resume_error,omitempty"`
+	AllResumedSec  float64  `json:"all_resumed_s,omitempty"` // storm start → last client resumed
+	ResumeLatency  *Latency `json:"resume_latency,omitempty"`
+	JSAPICalls     *uint64  `json:"js_api_calls,omitempty"` // $JS.API requests seen during the storm; nil: not counted
+	JSAPIPerClient float64  `json:"js_api_per_client,omitempty"`
+	JSAPIKinds     string   `json:"js_api_kinds,omitempty"`
 
 	// server process
 	PID          int     `json:"pid,omitempty"`
@@ -113,6 +126,18 @@ func (r *Result) writeTable(w io.Writer) {
 			row("first failure", "%s", r.ConnectError)
 		}
 		writeLatency(row, "connect+subscribe", r.Latency)
+	case "storm":
+		row("resumed", "%d of %d reconnecting at once, %d failed%s", r.Resumed, r.N, r.ResumeFailed, failNote(r.ResumeFailed, r.ResumeError))
+		row("all resumed after", "%.2fs", r.AllResumedSec)
+		writeLatency(row, "resume time", r.ResumeLatency)
+		if r.JSAPICalls != nil {
+			row("JetStream API calls", "%d (%.2f per client): %s", *r.JSAPICalls, r.JSAPIPerClient, r.JSAPIKinds)
+		} else {
+			row("JetStream API calls", "not counted (no -nats)")
+		}
+		if r.StormNote != "" {
+			row("note", "%s", r.StormNote)
+		}
 	case "idle":
 		if r.RSSAfterKB > 0 {
 			row("server RSS", "%.1f MiB → %.1f MiB: %.1f KiB per connection", float64(r.RSSBeforeKB)/1024, float64(r.RSSAfterKB)/1024, r.RSSPerConnKB)
