@@ -77,8 +77,7 @@ func (s *serverCmd) start(ctx context.Context) (*running, error) {
 			c.Close()
 		}
 	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Dir = dir
+	cmd := exec.Command(args[0], args[1:]...) // in tickbench's directory, so relative paths work
 	out := &tailBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

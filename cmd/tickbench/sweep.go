@@ -269,12 +269,12 @@ func stepLine(st Step) string {
 }
 
 func (sr *SweepResult) writeTable(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	title := "capacity sweep: " + sr.Scenario + " on " + sr.Target
 	if sr.Label != "" {
 		title += " (" + sr.Label + ")"
 	}
-	fmt.Fprintf(tw, "%s\t(bounds: delivered ≥ %.2f%%, p99 ≤ %.0f ms; fresh server per step: %v)\n", title, sr.MinDeliveredPct, sr.MaxP99ms, sr.FreshServer)
+	fmt.Fprintf(w, "%s — bounds: delivered ≥ %.2f%%, p99 ≤ %.0f ms; fresh server per step: %v\n", title, sr.MinDeliveredPct, sr.MaxP99ms, sr.FreshServer)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, st := range sr.Steps {
 		fmt.Fprintf(tw, "  step\t%s\n", stepLine(st))
 	}
