@@ -116,6 +116,38 @@ func TestAgainstGateway(t *testing.T) {
 			t.Fatalf("%+v", r)
 		}
 	})
+	t.Run("sweep", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		args := []string{"-url", httpURL, "-scenario", "broadcast", "-sweep", "-n", "10", "-rate", "20", "-sweep-max", "40",
+			"-duration", "1s", "-warmup", "300ms", "-settle-quiet", "1", "-drain", "3s", "-json", "-q", "-pid", strconv.Itoa(os.Getpid())}
+		if err := run(context.Background(), args, &out, &errOut); err != nil {
+			t.Fatalf("%v\n%s", err, errOut.String())
+		}
+		var sr SweepResult
+		if err := json.Unmarshal(out.Bytes(), &sr); err != nil {
+			t.Fatalf("report %q: %v", out.String(), err)
+		}
+		t.Logf("%s", errOut.String())
+		// 20 and 40 msg/s to 10 subscribers are far below any capacity.
+		if len(sr.Steps) != 2 || sr.Capacity == nil || sr.Capacity.Rate != 40 || sr.FailedAt != 0 {
+			t.Fatalf("steps %d capacity %+v failed at %v", len(sr.Steps), sr.Capacity, sr.FailedAt)
+		}
+		for _, st := range sr.Steps {
+			r := st.Result
+			if !st.Pass || r.WarmupSent == 0 || r.Sent == 0 || r.Acked != r.Sent || r.Delivered != r.Sent*10 {
+				t.Fatalf("step %v: pass %v (%s) warm-up %d sent %d acked %d delivered %d", st.Rate, st.Pass, st.Why, r.WarmupSent, r.Sent, r.Acked, r.Delivered)
+			}
+		}
+	})
+	t.Run("storm", func(t *testing.T) {
+		r := runJSON(t, "-url", httpURL, "-nats", natsURL, "-scenario", "storm", "-n", "30", "-symbols", "3", "-bars", "4", "-backlog", "5")
+		if r.Resumed != 30 || r.ResumeFailed != 0 || r.AllResumedSec <= 0 || r.ResumeLatency == nil || r.ResumeLatency.N != 30 {
+			t.Fatalf("resumed %d failed %d (%s) after %vs", r.Resumed, r.ResumeFailed, r.ResumeError, r.AllResumedSec)
+		}
+		if r.JSAPICalls == nil {
+			t.Fatalf("JetStream API calls not counted: %s", r.StormNote)
+		}
+	})
 	t.Run("churn", func(t *testing.T) {
 		r := runJSON(t, "-url", httpURL, "-scenario", "churn", "-rate", "40", "-n", "20", "-duration", "1s")
 		if r.Churned < 30 || r.ChurnFailed != 0 {
