@@ -1,71 +1,86 @@
 #!/usr/bin/env bash
 # matrix.sh — the runs behind docs/benchmarks.md, side by side on one
-# machine: a fresh server for every run (tickroom or the Socket.IO chat
-# server) pinned to CPU 0, tickbench pinned to CPU 1, loopback only.
+# machine: the server under test pinned to CPU 0, tickbench pinned to CPU 1,
+# loopback only. tickbench starts a fresh server (and data directory) for
+# every run and every sweep step itself (-server).
 #
 #   cmd/tickbench/matrix.sh [OUT.jsonl] [ROW…]
 #
-# Rows: idle bcast100 bcast1000 bcast10k market churn (default: all).
-# RUNS (default 3) runs per row and target; DURATION (default 15s) per run.
-# Needs node 20 and `npm ci` in cmd/tickbench/socketio for the Socket.IO rows.
+# Rows:
+#   cap        broadcast capacity sweep, 1,000 subscribers: tickroom,
+#              Socket.IO, Centrifugo (history off), Centrifugo (in-memory history)
+#   capmarket  market capacity sweep, 1,000 clients on market.* (tickroom)
+#   storm      reconnect storm, 10,000 clients (tickroom)
+#   idle bcast100 bcast1000 bcast10k market churn   single points, as before
+# Default: cap capmarket storm.
+#
+# RUNS (default 3) runs per row and target; EXTRA is appended to every
+# tickbench command line (the last flag wins: EXTRA="-n 50 -sweep-max 100"
+# is a quick smoke test). TICKROOM_SRC (default: this
+# checkout) is the tree tickroom is built from. Needs node and `npm ci` in
+# cmd/tickbench/socketio, and centrifugo on PATH or in $(go env GOPATH)/bin
+# (go install github.com/centrifugal/centrifugo/v6@v6.9.1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+REPO=$PWD
 OUT=${1:-/tmp/tickbench-results.jsonl}
 shift || true
-ROWS=${*:-idle bcast100 bcast1000 bcast10k market churn}
+ROWS=${*:-cap capmarket storm}
 RUNS=${RUNS:-3}
-DURATION=${DURATION:-15s}
+DURATION=${DURATION:-15s}   # single-point rows
+WINDOW=${WINDOW:-4s}        # each sweep step's measured window (after WARMUP)
+WARMUP=${WARMUP:-1s}
+BISECT=${BISECT:-2}
+SRC=${TICKROOM_SRC:-$REPO}
 WORK=$(mktemp -d /tmp/tickbench-matrix.XXXXXX)
-go build -o "$WORK/tickroom" ./cmd/tickroom
+trap 'rm -rf "$WORK"' EXIT
+(cd "$SRC" && go build -o "$WORK/tickroom" ./cmd/tickroom)
 go build -o "$WORK/tickbench" ./cmd/tickbench
-SIO_DIR=cmd/tickbench/socketio
-SPID=
+CENTRIFUGO=$(command -v centrifugo || echo "$(go env GOPATH)/bin/centrifugo")
+echo "tickroom from $SRC at $(git -C "$SRC" rev-parse --short HEAD); centrifugo $("$CENTRIFUGO" version 2>/dev/null | head -1)" >&2
 
-start_tickroom() {
-  rm -rf "$WORK/data"
-  taskset -c 0 "$WORK/tickroom" run -addr 127.0.0.1:8080 -nats-listen 127.0.0.1:4222 -data "$WORK/data" \
-    -feeds=false -max-conns 30000 -max-conns-per-ip 30000 -chat-rate 100000 -chat-burst 100000 \
-    -pprof 127.0.0.1:6060 -log-level warn >"$WORK/server.log" 2>&1 &
-  SPID=$!
-  for _ in $(seq 100); do curl -sf http://127.0.0.1:8080/readyz >/dev/null && return; sleep 0.1; done
-  echo "tickroom did not start" >&2; exit 1
-}
-start_socketio() {
-  (cd "$SIO_DIR" && exec taskset -c 0 node server.js 3000) >"$WORK/server.log" 2>&1 &
-  SPID=$!
-  for _ in $(seq 100); do grep -q "chat server" "$WORK/server.log" && return; sleep 0.1; done
-  echo "socket.io server did not start" >&2; exit 1
-}
-stop_server() {
-  [ -n "$SPID" ] || return 0
-  kill "$SPID" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.2; done
-  SPID=
-  sleep 2 # let TIME_WAIT and the CPU settle
-}
-trap stop_server EXIT
+TR_PORT=18080 NATS_PORT=14222 SIO_PORT=13000 CF_PORT=18000
+TICKROOM="taskset -c 0 $WORK/tickroom run -addr 127.0.0.1:{port} -nats-listen 127.0.0.1:$NATS_PORT -data {data} -feeds=false -max-conns 30000 -max-conns-per-ip 30000 -chat-rate 100000 -chat-burst 100000 -log-level warn"
+SOCKETIO="taskset -c 0 node $REPO/cmd/tickbench/socketio/server.js {port}"
+CF_NOHIST="taskset -c 0 $CENTRIFUGO -c $REPO/cmd/tickbench/centrifugo/nohistory.json -p {port} --http_server.address 127.0.0.1"
+CF_HIST="taskset -c 0 $CENTRIFUGO -c $REPO/cmd/tickbench/centrifugo/history.json -p {port} --http_server.address 127.0.0.1"
 
-# bench TARGET LABEL tickbench-args…
+# bench NAME LABEL tickbench-args… — NAME picks target, URL and server.
 bench() {
-  local target=$1 label=$2; shift 2
+  local name=$1 label=$2; shift 2
+  local target url server
+  case $name in
+  tickroom)      target=tickroom;   url=http://127.0.0.1:$TR_PORT;  server=$TICKROOM ;;
+  socketio)      target=socketio;   url=http://127.0.0.1:$SIO_PORT; server=$SOCKETIO ;;
+  centrifugo)    target=centrifugo; url=http://127.0.0.1:$CF_PORT;  server=$CF_NOHIST ;;
+  centrifugo-h)  target=centrifugo; url=http://127.0.0.1:$CF_PORT;  server=$CF_HIST ;;
+  esac
   for i in $(seq "$RUNS"); do
-    if [ "$target" = socketio ]; then start_socketio; url=http://127.0.0.1:3000; else start_tickroom; url=http://127.0.0.1:8080; fi
-    echo "== $label $target run $i: tickbench $*" >&2
-    taskset -c 1 "$WORK/tickbench" -target "$target" -url "$url" -pid "$SPID" -json -q -label "$label#$i" "$@" >>"$OUT" \
-      || echo "run failed: $label $target $i" >&2
-    stop_server
+    echo "== $(date -u +%H:%M:%S) $label $name run $i: tickbench $*" >&2
+    taskset -c 1 "$WORK/tickbench" -target "$target" -url "$url" -server "$server" -json -q \
+      -label "$label/$name#$i" "$@" ${EXTRA:-} >>"$OUT" || echo "run failed: $label $name $i" >&2
+    sleep 2 # let TIME_WAIT and the CPU settle
   done
 }
 
+SWEEP="-sweep -duration $WINDOW -warmup $WARMUP -bisect $BISECT -settle-quiet 1 -drain 2s -max-p99 100ms -min-delivered 99.9"
 for row in $ROWS; do
   case $row in
-  idle)      for t in tickroom socketio; do bench $t idle10k -scenario idle -n 10000 -duration "$DURATION"; done ;;
-  bcast100)  for t in tickroom socketio; do bench $t bcast1000x100 -scenario broadcast -n 1000 -rate 100 -duration "$DURATION"; done ;;
-  bcast1000) for t in tickroom socketio; do bench $t bcast1000x1000 -scenario broadcast -n 1000 -rate 1000 -duration "$DURATION"; done ;;
-  bcast10k)  for t in tickroom socketio; do bench $t bcast10000x10 -scenario broadcast -n 10000 -rate 10 -duration "$DURATION" -settle 120s; done ;;
-  market)    bench tickroom market1000x100x10 -scenario market -n 1000 -symbols 100 -tps 10 -duration "$DURATION" ;;
+  cap)
+    bench tickroom     cap1000 -scenario broadcast -n 1000 -rate 50  -sweep-max 5000 $SWEEP
+    bench socketio     cap1000 -scenario broadcast -n 1000 -rate 25  -sweep-max 5000 $SWEEP
+    bench centrifugo   cap1000 -scenario broadcast -n 1000 -rate 100 -sweep-max 5000 $SWEEP
+    bench centrifugo-h cap1000 -scenario broadcast -n 1000 -rate 100 -sweep-max 5000 $SWEEP ;;
+  capmarket)
+    bench tickroom capmarket1000 -scenario market -n 1000 -symbols 100 -tps 1 -sweep-max 100 -nats nats://127.0.0.1:$NATS_PORT $SWEEP ;;
+  storm)
+    bench tickroom storm10k -scenario storm -n 10000 -src-ips 8 -nats nats://127.0.0.1:$NATS_PORT ;;
+  idle)      for t in tickroom socketio centrifugo; do bench $t idle10k -scenario idle -n 10000 -duration "$DURATION"; done ;;
+  bcast100)  for t in tickroom socketio centrifugo; do bench $t bcast1000x100 -scenario broadcast -n 1000 -rate 100 -duration "$DURATION"; done ;;
+  bcast1000) for t in tickroom socketio centrifugo; do bench $t bcast1000x1000 -scenario broadcast -n 1000 -rate 1000 -duration "$DURATION"; done ;;
+  bcast10k)  for t in tickroom socketio centrifugo; do bench $t bcast10000x10 -scenario broadcast -n 10000 -rate 10 -duration "$DURATION" -settle 120s; done ;;
+  market)    bench tickroom market1000x100x10 -scenario market -n 1000 -symbols 100 -tps 10 -duration "$DURATION" -nats nats://127.0.0.1:$NATS_PORT ;;
   churn)     bench tickroom churn200 -scenario churn -rate 200 -n 2000 -duration "$DURATION" ;;
   *) echo "unknown row $row" >&2; exit 2 ;;
   esac
 done
-rm -rf "$WORK"

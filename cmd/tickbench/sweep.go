@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -159,8 +160,8 @@ func niceRate(v float64) float64 {
 	if v <= 0 {
 		return v
 	}
-	p := math.Pow(10, math.Floor(math.Log10(v))-2)
-	return math.Round(v/p) * p
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 3, 64), 64)
+	return r
 }
 
 // judge checks a step against the bounds: deliveries (of everything sent ×
