@@ -11,6 +11,9 @@
 //	tickbench -target socketio -url http://127.0.0.1:3000 -scenario broadcast …
 //	tickbench -target centrifugo -url http://127.0.0.1:8000 -scenario broadcast …
 //
+// tickbench -summarize FILE prints medians [ranges] per cell of matrix.sh's
+// JSON lines.
+//
 // With -sweep, broadcast and market find capacity instead of measuring one
 // point: the highest -rate (broadcast) or -tps (market) with at least
 // -min-delivered % delivered and p99 within -max-p99, each step a fresh
@@ -227,6 +230,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 2 && args[0] == "-summarize" {
+		return summarize(args[1], stdout)
+	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
