@@ -14,7 +14,7 @@
 #   idle bcast100 bcast1000 bcast10k market churn   single points, as before
 # Default: cap capmarket storm.
 #
-# RUNS (default 3) runs per row and target; EXTRA is appended to every
+# RUNS (default 3) rounds: one run of every cell per round; EXTRA is appended to every
 # tickbench command line (the last flag wins: EXTRA="-n 50 -sweep-max 100"
 # is a quick smoke test). TICKROOM_SRC (default: this
 # checkout) is the tree tickroom is built from. Needs node and `npm ci` in
@@ -45,7 +45,8 @@ SOCKETIO="taskset -c 0 node $REPO/cmd/tickbench/socketio/server.js {port}"
 CF_NOHIST="taskset -c 0 $CENTRIFUGO -c $REPO/cmd/tickbench/centrifugo/nohistory.json -p {port} --http_server.address 127.0.0.1"
 CF_HIST="taskset -c 0 $CENTRIFUGO -c $REPO/cmd/tickbench/centrifugo/history.json -p {port} --http_server.address 127.0.0.1"
 
-# bench NAME LABEL tickbench-args… — NAME picks target, URL and server.
+# bench NAME LABEL tickbench-args… — one run ($RUN) of a cell; NAME picks
+# target, URL and server.
 bench() {
   local name=$1 label=$2; shift 2
   local target url server
@@ -55,15 +56,16 @@ bench() {
   centrifugo)    target=centrifugo; url=http://127.0.0.1:$CF_PORT;  server=$CF_NOHIST ;;
   centrifugo-h)  target=centrifugo; url=http://127.0.0.1:$CF_PORT;  server=$CF_HIST ;;
   esac
-  for i in $(seq "$RUNS"); do
-    echo "== $(date -u +%H:%M:%S) $label $name run $i: tickbench $*" >&2
-    taskset -c 1 "$WORK/tickbench" -target "$target" -url "$url" -server "$server" -json -q \
-      -label "$label/$name#$i" "$@" ${EXTRA:-} >>"$OUT" || echo "run failed: $label $name $i" >&2
-    sleep 2 # let TIME_WAIT and the CPU settle
-  done
+  echo "== $(date -u +%H:%M:%S) $label $name run $RUN: tickbench $*" >&2
+  taskset -c 1 "$WORK/tickbench" -target "$target" -url "$url" -server "$server" -json -q \
+    -label "$label/$name#$RUN" "$@" ${EXTRA:-} >>"$OUT" || echo "run failed: $label $name $RUN" >&2
+  sleep 2 # let TIME_WAIT and the CPU settle
 }
 
 SWEEP="-sweep -duration $WINDOW -warmup $WARMUP -bisect $BISECT -settle-quiet 1 -drain 2s -max-p99 100ms -min-delivered 99.9"
+# Rounds outermost: every cell's run 1, then every cell's run 2, … so the
+# targets alternate and a cut-short session still has every cell.
+for RUN in $(seq "$RUNS"); do
 for row in $ROWS; do
   case $row in
   cap)
@@ -83,4 +85,5 @@ for row in $ROWS; do
   churn)     bench tickroom churn200 -scenario churn -rate 200 -n 2000 -duration "$DURATION" ;;
   *) echo "unknown row $row" >&2; exit 2 ;;
   esac
+done
 done

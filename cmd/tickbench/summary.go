@@ -62,6 +62,8 @@ func summarize(path string, w io.Writer) error {
 			add(sr.Label, "steps", float64(len(sr.Steps)))
 			if sr.FailedAt > 0 {
 				add(sr.Label, "first failure (rate)", sr.FailedAt)
+			} else {
+				add(sr.Label, "NO FAILURE up to the sweep maximum (capacity is a lower bound)", 1)
 			}
 			if sr.Capacity == nil {
 				add(sr.Label, "capacity (rate)", 0)
