@@ -21,11 +21,14 @@ const (
 	KindAlert     = "alert"
 	KindChat      = "chat"
 	KindFeed      = "feed"
+	KindRef       = "ref"  // instrument reference data, last value (PROTOCOL §4)
+	KindBook      = "book" // top of the order book, droppable last value (PROTOCOL §4)
 )
 
 var kinds = map[string]bool{
 	KindMarket: true, KindAnalytics: true, KindCandle: true,
 	KindAlert: true, KindChat: true, KindFeed: true,
+	KindRef: true, KindBook: true,
 }
 
 // KnownKind reports whether kind is one of the shipped channel kinds.
@@ -40,7 +43,8 @@ func Persisted(kind string) bool {
 // HasLastValue reports whether a subscription to kind first delivers the
 // channel's last value.
 func HasLastValue(kind string) bool {
-	return kind == KindMarket || kind == KindAnalytics || kind == KindFeed
+	return kind == KindMarket || kind == KindAnalytics || kind == KindFeed ||
+		kind == KindRef || kind == KindBook
 }
 
 // Droppable reports whether events of kind may be conflated to the latest
