@@ -32,6 +32,8 @@ var kindStream = map[string]string{
 	"market":    streamLast,
 	"analytics": streamLast,
 	"feed":      streamLast,
+	"ref":       streamLast,
+	"book":      streamLast,
 }
 
 // PersistedKind reports whether kind keeps a sequenced history (chat, alert,
@@ -97,7 +99,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 		{
 			Name:     streamLast,
-			Subjects: []string{"market.>", "analytics.>", "feed.>"},
+			Subjects: []string{"market.>", "analytics.>", "feed.>", "ref.>", "book.>"},
 			Storage:  jetstream.FileStorage,
 			Replicas: c.Replicas,
 			// A few per subject, not one: producer messages are stored
@@ -110,6 +112,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			Duplicates:  time.Second,
 			AllowDirect: true,
 		},
+		c.barsStreamConfig(), // candles.go
 	}
 }
 
