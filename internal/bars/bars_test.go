@@ -30,7 +30,7 @@ func TestAggregate(t *testing.T) {
 		{"one bar keeps its values, window start", []Bar{bar(0, 10, 11, 9, 10.5, 3)}, 5 * time.Minute,
 			[]Bar{{Start: at("2026-12-01T09:55:00Z"), Open: 10, High: 11, Low: 9, Close: 10.5, Volume: 3}}},
 		{"crossing a window boundary", []Bar{
-			bar(0, 10, 11, 9, 10.5, 1), // 09:58
+			bar(0, 10, 11, 9, 10.5, 1),  // 09:58
 			bar(1, 10.5, 12, 10, 11, 2), // 09:59
 			bar(2, 11, 11.5, 8, 9, 3),   // 10:00 — next 5m window
 			bar(3, 9, 9.5, 8.5, 9.2, 4), // 10:01
