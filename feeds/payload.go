@@ -61,17 +61,20 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Tick is the payload of market.<SYMBOL>. Bid, Ask, Size and Volume are
-// optional: zero means absent and is omitted from the JSON. Volume is the
-// cumulative traded volume of the session; Size the size of this trade.
+// Tick is the payload of market.<SYMBOL>. Bid, Ask, Size, Volume, BidSize
+// and AskSize are optional: zero means absent and is omitted from the JSON.
+// Volume is the cumulative traded volume of the session; Size the size of
+// this trade; BidSize and AskSize the sizes quoted at Bid and Ask.
 type Tick struct {
-	Symbol string  `json:"symbol"`
-	Price  float64 `json:"price"`
-	Bid    float64 `json:"bid,omitempty"`
-	Ask    float64 `json:"ask,omitempty"`
-	Size   float64 `json:"size,omitempty"`
-	Volume float64 `json:"volume,omitempty"`
-	Time   Time    `json:"time,omitzero"`
+	Symbol  string  `json:"symbol"`
+	Price   float64 `json:"price"`
+	Bid     float64 `json:"bid,omitempty"`
+	Ask     float64 `json:"ask,omitempty"`
+	Size    float64 `json:"size,omitempty"`
+	Volume  float64 `json:"volume,omitempty"`
+	BidSize float64 `json:"bid_size,omitempty"`
+	AskSize float64 `json:"ask_size,omitempty"`
+	Time    Time    `json:"time,omitzero"`
 }
 
 // Validate applies the gateway's rules for market payloads: the symbol is a
@@ -84,9 +87,9 @@ func (t Tick) Validate() error {
 	if !finite(t.Price) || t.Price <= 0 {
 		return fmt.Errorf("%w: %s: price must be a finite number > 0", ErrInvalid, t.Symbol)
 	}
-	for _, v := range [...]float64{t.Bid, t.Ask, t.Size, t.Volume} {
+	for _, v := range [...]float64{t.Bid, t.Ask, t.Size, t.Volume, t.BidSize, t.AskSize} {
 		if !finite(v) || v < 0 {
-			return fmt.Errorf("%w: %s: bid, ask, size and volume must be finite and >= 0", ErrInvalid, t.Symbol)
+			return fmt.Errorf("%w: %s: bid, ask, size, volume and the quote sizes must be finite and >= 0", ErrInvalid, t.Symbol)
 		}
 	}
 	return nil
