@@ -236,6 +236,10 @@ func (s *Server) publishChat(ctx context.Context, user, channel string, clientDa
 }
 
 func (c *conn) handleHistory(req *protocol.Request) {
+	if protocol.Kind(req.Channel) == protocol.KindCandle {
+		c.handleCandleHistory(req) // candles.go
+		return
+	}
 	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
 		c.fail(req.ID, perr)
 		return
