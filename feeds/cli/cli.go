@@ -22,6 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/tickroom/tickroom/feeds"
 	"github.com/tickroom/tickroom/feeds/alerts"
 	"github.com/tickroom/tickroom/feeds/analytics"
 	"github.com/tickroom/tickroom/feeds/market"
@@ -81,11 +82,36 @@ func RunWith(ctx context.Context, nc *nats.Conn, opts Options) error {
 		return err
 	}
 	bus := natsfeed.New(nc)
+	// The market starts once the analytics listen, so the first live 1m
+	// bar holds the first tick and opens where the backfilled history
+	// closes. One connection keeps the order: SUB goes out before PUB.
+	anSub := &firstSubscribe{Subscriber: bus, done: make(chan struct{})}
 	return runGroup(ctx,
-		func(ctx context.Context) error { return an.Run(ctx, bus, bus) },
+		func(ctx context.Context) error { return an.Run(ctx, anSub, bus) },
 		func(ctx context.Context) error { return al.Run(ctx, bus, bus) },
-		func(ctx context.Context) error { return sim.Run(ctx, bus) },
+		func(ctx context.Context) error {
+			select {
+			case <-anSub.done:
+			case <-ctx.Done():
+				return nil
+			}
+			return sim.Run(ctx, bus)
+		},
 	)
+}
+
+// firstSubscribe is a Subscriber that closes done after its first
+// Subscribe call returned.
+type firstSubscribe struct {
+	feeds.Subscriber
+	once sync.Once
+	done chan struct{}
+}
+
+func (f *firstSubscribe) Subscribe(subject string, fn func(string, []byte)) (func() error, error) {
+	unsub, err := f.Subscriber.Subscribe(subject, fn)
+	f.once.Do(func() { close(f.done) })
+	return unsub, err
 }
 
 // runGroup runs fns until ctx is done or one fails; it waits for all.
