@@ -199,3 +199,36 @@ func TestE2EDeskHistoryRefAndBook(t *testing.T) {
 		tick.Time = ""
 	}
 }
+
+// An outside producer serves its own history: stored daily bars on
+// bars.<SYM>.1D, and today derived from its live 1m bars on candle.<SYM>.
+func TestE2EDeskOutsideProducerHistory(t *testing.T) {
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
+	nc := n.natsConnForTest()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	day := func(i int) string { return today.AddDate(0, 0, i).Format(time.RFC3339) }
+	fxStore(t, nc, "bars.DEMO.1D", `{"symbol":"DEMO","interval":"1D","bars":[`+
+		`{"start":"`+day(-3)+`","open":40,"high":41,"low":39,"close":40.5,"volume":100},`+
+		`{"start":"`+day(-2)+`","open":40.5,"high":42,"low":40,"close":41.5,"volume":200}]}`)
+	fxStore(t, nc, "bars.DEMO.1D", `{"symbol":"DEMO","interval":"1D","start":"`+day(-1)+`","open":41.5,"high":43,"low":41,"close":42.5,"volume":300}`)
+	fxStore(t, nc, "bars.DEMO.1D", `{"symbol":"DEMO","interval":"1D","start":"`+day(-1)+`","open":-1,"high":43,"low":41,"close":42.5}`) // invalid: ignored
+	minute := time.Now().UTC().Truncate(time.Minute)
+	fxStore(t, nc, "candle.DEMO", fxCandleJSON("DEMO", minute, 42.75))
+
+	c := dial(t, n, "outside", dialOpts{})
+	c.welcome()
+	bars, _ := candleHistory(t, c, "candle.DEMO", "1D", 500)
+	if len(bars) != 4 {
+		t.Fatalf("%d daily bars, want 3 stored + today: %+v", len(bars), bars)
+	}
+	if d := bars[2].Data; d.Close != 42.5 || d.Volume != 300 {
+		t.Fatalf("yesterday %+v", d)
+	}
+	if d := bars[3].Data; !d.Start.Equal(today) || d.Open != 100 || d.Close != 42.75 || d.Interval != "1D" {
+		t.Fatalf("today (from the live 1m bar) %+v", d)
+	}
+	if hours, _ := candleHistory(t, c, "candle.DEMO", "1h", 500); len(hours) != 1 || hours[0].Data.Close != 42.75 {
+		t.Fatalf("1h from the live bar only: %+v", hours)
+	}
+}
