@@ -42,3 +42,25 @@ func TestDecodeBars(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 }
+
+func FuzzDecodeBars(f *testing.F) {
+	for _, s := range []string{
+		`{"symbol":"AAPL","interval":"5m","start":"2026-12-01T10:00:00Z","open":1,"high":2,"low":0.5,"close":1.5,"volume":10}`,
+		`{"symbol":"AAPL","interval":"5m","bars":[{"start":1,"open":1,"high":2,"low":0.5,"close":1.5}]}`,
+		`{"symbol":"AAPL","interval":"5m","bars":null}`, `{"bars":[{}]}`, `[]`, `{`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bars, err := DecodeBars("AAPL", "5m", data)
+		if err != nil {
+			return
+		}
+		for _, b := range bars {
+			if !(b.Open > 0 && b.High > 0 && b.Low > 0 && b.Close > 0 && b.Low <= b.High && b.Volume >= 0) ||
+				!finite(b.Open) || !finite(b.High) || !finite(b.Low) || !finite(b.Close) || !finite(b.Volume) || b.Start.IsZero() {
+				t.Fatalf("accepted %+v from %q", b, data)
+			}
+		}
+	})
+}

@@ -92,3 +92,24 @@ func TestRefAndBookChannels(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDeskPayloads(f *testing.F) {
+	for _, s := range []string{
+		`{"symbol":"EURUSD","name":"Euro / US Dollar","asset_class":"fx","currency":"USD","tick_size":0.00001,"price_decimals":5}`,
+		`{"symbol":"AAPL","tick_size":0.01,"price_decimals":2.5}`,
+		`{"symbol":"AAPL","bids":[[189.31,300],[189.30,1200]],"asks":[[189.33,200]]}`,
+		`{"symbol":"AAPL","bids":[[1,1,1]],"asks":[[1e999,1]]}`,
+		`{"symbol":"AAPL","price":1,"bid_size":-1}`,
+		`[]`, `{`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, subj := range []string{"ref.AAPL", "book.AAPL", "market.AAPL"} {
+			_, err := ValidatePayload(subj, data)
+			if err != nil && !errors.Is(err, ErrPayload) {
+				t.Fatalf("%s: %v does not wrap ErrPayload", subj, err)
+			}
+		}
+	})
+}
