@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/bars"
 	"github.com/tickroom/tickroom/internal/natsbus"
 	"github.com/tickroom/tickroom/internal/protocol"
@@ -64,6 +68,39 @@ func (c *conn) handleCandleHistory(req *protocol.Request) {
 		return
 	}
 	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKField(nil, id, "messages", raw) })
+}
+
+// httpCandleHistory is GET /api/channels/candle.<SYMBOL>/history with
+// ?interval=&before=&limit=, before as RFC 3339 or unix ms: the same rules
+// and reply as the history request.
+func (s *Server) httpCandleHistory(c *fiber.Ctx, id auth.Identity, channel string) error {
+	req := protocol.Request{Op: protocol.OpHistory, Channel: channel, Interval: c.Query("interval")}
+	if v := c.Query("before"); v != "" {
+		t, err := protocol.ParseBeforeTime(v)
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, err.Error())
+		}
+		req.BeforeTime = t
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fiber.NewError(fiber.StatusBadRequest, "limit must be a number")
+		}
+		req.Limit = n
+	}
+	if perr := protocol.ValidateRequest(&req); perr != nil {
+		return fiber.NewError(fiber.StatusBadRequest, perr.Message)
+	}
+	if perr := s.mayRead(id, req.Channel); perr != nil {
+		return fiber.NewError(fiber.StatusForbidden, perr.Message)
+	}
+	raw, err := s.candleHistoryJSON(c.UserContext(), &req)
+	if err != nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "history is unavailable; retry later")
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(protocol.AppendOKField(nil, nil, "messages", raw))
 }
 
 // candleHistoryJSON is the JSON array of the bars of req.Channel at

@@ -6,6 +6,7 @@ package main
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -140,6 +141,21 @@ func TestE2EDeskHistoryRefAndBook(t *testing.T) {
 	}
 	if r := c.request(map[string]any{"op": "history", "channel": "candle.AAPL", "interval": "2m"}); r.errCode() != "bad_request" {
 		t.Fatalf("unknown interval: %s", r.Raw)
+	}
+
+	// The HTTP twin: same rules, same bars.
+	status, body := httpGet(t, n.URL()+"/api/channels/candle.AAPL/history?interval=1D&limit=600&before="+
+		strconv.FormatInt(got["1D"][20].Data.Start.UnixMilli(), 10))
+	var httpReply struct {
+		OK       bool          `json:"ok"`
+		Messages []candleEvent `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &httpReply); status != 200 || err != nil || !httpReply.OK || len(httpReply.Messages) != 20 ||
+		!httpReply.Messages[19].Data.Start.Equal(got["1D"][19].Data.Start) || httpReply.Messages[0].Data.Interval != "1D" {
+		t.Fatalf("GET candle history: %d %.300s (%v)", status, body, err)
+	}
+	if status, _ := httpGet(t, n.URL()+"/api/channels/candle.AAPL/history?interval=7m"); status != 400 {
+		t.Fatalf("GET candle history with interval 7m: status %d, want 400", status)
 	}
 
 	// Reference data, served as a last value to a late subscriber.
