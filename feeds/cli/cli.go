@@ -140,7 +140,7 @@ func runGroup(ctx context.Context, fns ...func(context.Context) error) error {
 // (or, for a replay without -loop, until the file is played). Flags:
 //
 //	all:        -nats URL (default nats://127.0.0.1:4222)
-//	market:     -seed N -rate R -symbols AAPL,MSFT,DEMO=42.5 -jumps J
+//	market:     -seed N -rate R -symbols AAPL,MSFT,DEMO=42.5 -jumps J -history N -book-levels N
 //	analytics:  -every 500ms -candle-every 2s
 //	alerts:     -move-pct 1 -move-window 5m -volume-factor 4 -stall 30s -cooldown 5m
 //	replay:     -file ticks.csv -speed 1 -loop -keep-time
@@ -160,8 +160,11 @@ func Main(ctx context.Context, name string, args []string, stdout, stderr io.Wri
 		rate := fs.Float64("rate", 4, "mean ticks per second per symbol")
 		syms := fs.String("symbols", "", "comma-separated symbols (default: the 20 built-in); SYM=price adds a new one")
 		jumps := fs.Float64("jumps", 0.2, "price jumps per symbol per hour (0: none)")
+		history := fs.Int("history", market.DefaultHistoryBars, "bars of each interval (1m 5m 15m 1h 1D) to backfill per symbol at start (0: none)")
+		bookLevels := fs.Int("book-levels", market.DefaultBookLevels, "levels a side of the book.<SYM> sent after each tick (0: no books)")
 		run = func(ctx context.Context, bus *natsfeed.Conn) error {
-			cfg := market.Config{Seed: *seed, Rate: *rate, JumpsPerHour: *jumps, NoJumps: *jumps == 0, Logger: logger}
+			cfg := market.Config{Seed: *seed, Rate: *rate, JumpsPerHour: *jumps, NoJumps: *jumps == 0, Logger: logger,
+				History: *history, NoHistory: *history == 0, BookLevels: *bookLevels, NoBooks: *bookLevels == 0}
 			var err error
 			if cfg.Symbols, err = ParseSymbols(*syms); err != nil {
 				return err
