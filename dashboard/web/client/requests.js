@@ -28,6 +28,7 @@ export class Requests {
     this.opts = opts;
     this.pending = new Map();  // id → record
     this.nextId = 1;
+    this.closed = null;        // the error every request gets once closed
   }
 
   get size() { return this.pending.size; }
@@ -38,6 +39,7 @@ export class Requests {
    *  handled — a subscribe reply must reset seq state before its replay. */
   request(msg, {retry = false, onReply} = {}) {
     msg.id = this.nextId++;
+    if (this.closed) return Promise.reject(this.closed);
     return new Promise((resolve, reject) => {
       const r = {msg, resolve, reject, retry, onReply, sent: false, inflight: false, sentAt: 0, timer: null, deadline: null, attempts: 0};
       this.pending.set(msg.id, r);
@@ -126,6 +128,6 @@ export class Requests {
     }
   }
 
-  /** Reject everything: the socket is closed for good. */
-  rejectAll(err) { for (const r of this.all()) this.finish(r, err); }
+  /** Reject everything, now and from now on: the socket is closed for good. */
+  rejectAll(err) { this.closed = err; for (const r of this.all()) this.finish(r, err); }
 }
