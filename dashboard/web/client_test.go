@@ -42,7 +42,12 @@ func TestClientModulesEmbedded(t *testing.T) {
 	for name := range want {
 		t.Errorf("%s is imported by tickroom.js but not embedded", name)
 	}
-	if _, err := fs.Stat(Files(), "chatlog_test.mjs"); err == nil {
-		t.Error("node tests must not be served")
+	for _, name := range []string{"chat_test.mjs", "testfakes.mjs"} {
+		if _, err := fs.Stat(Files(), name); err == nil {
+			t.Errorf("%s is served; node tests and their fakes must not be", name)
+		}
+	}
+	if _, err := fs.Stat(Files(), "chatlog.js"); err != nil {
+		t.Errorf("chatlog.js (chat.js's data) is not embedded: %v", err)
 	}
 }
