@@ -12,8 +12,9 @@
 //	LAST     market.> analytics.> feed.>  last value per subject
 //	KV tickroom_presence                  one presence snapshot per gateway
 //
-// The first token of a subject is its kind; [PersistedKind] and
-// [LastValueKind] classify kinds, and the kind alone picks the stream.
+// The first token of a subject is its kind, and the kind alone picks the
+// stream: the kinds and their streams are declared once, in
+// protocol's kind table ([protocol.Kinds]).
 //
 // # Concurrency
 //
