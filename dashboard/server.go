@@ -173,7 +173,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = errors.Join(err, fmt.Errorf("dashboard: shutdown: %w", ctx.Err()))
 			<-done // handlers end on their own once their deadlines pass
 		}
-		s.hub.Wait()
+		s.hub.WaitUpstreamsStopped()
 		if s.presSub != nil {
 			_ = s.presSub.Unsubscribe()
 		}

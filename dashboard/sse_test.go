@@ -82,7 +82,7 @@ func TestSSESubscribeReply(t *testing.T) {
 		Op, Channel string
 		OK          bool
 	}
-	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", nil), &ok); err != nil || ok.Op != "subscribe" || ok.Channel != "chat.lobby" || !ok.OK {
+	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", resumeOutcome{}, nil), &ok); err != nil || ok.Op != "subscribe" || ok.Channel != "chat.lobby" || !ok.OK {
 		t.Errorf("ok reply: %+v %v", ok, err)
 	}
 	var bad struct {
@@ -90,7 +90,7 @@ func TestSSESubscribeReply(t *testing.T) {
 		OK      bool
 		Error   protocol.Error
 	}
-	raw := sseSubscribeReply("chat.\"x\n", protocol.NewError(protocol.CodeBadRequest, "no"))
+	raw := sseSubscribeReply("chat.\"x\n", resumeOutcome{}, protocol.NewError(protocol.CodeBadRequest, "no"))
 	if err := json.Unmarshal(raw, &bad); err != nil || bad.OK || bad.Channel != "chat.\"x\n" || bad.Error.Code != protocol.CodeBadRequest {
 		t.Errorf("error reply %s: %+v %v", raw, bad, err)
 	}
