@@ -262,25 +262,6 @@ func (s *Server) publishChat(ctx context.Context, user, channel string, clientDa
 	return seq, nil
 }
 
-// lastValid encodes a channel's stored last value, or, when that one broke
-// its schema, the newest valid one before it: a hostile or buggy producer
-// must not erase the price a fresh page shows.
-func (s *Server) lastValid(ctx context.Context, m natsbus.Msg) (*hub.Event, error) {
-	if ev, err := s.upstreamEncode(m); err == nil {
-		return ev, nil
-	}
-	older, err := s.bus.History(ctx, m.Subject, m.Seq, natsbus.LastValidKeep)
-	if err != nil {
-		return nil, err
-	}
-	for i := len(older) - 1; i >= 0; i-- {
-		if ev, err := s.upstreamEncode(older[i]); err == nil {
-			return ev, nil
-		}
-	}
-	return nil, nil
-}
-
 // historyJSON is a JSON array of the stored events before `before`, oldest
 // first; invalid stored messages are left out.
 func (s *Server) historyJSON(ctx context.Context, channel string, before uint64, limit int) ([]byte, error) {

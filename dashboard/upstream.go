@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -20,11 +21,19 @@ type upstream struct {
 	maxSize int
 	metrics *metrics
 	log     *rateLog
+	last    lastCaches // last values of the open last-value topics
 }
 
 var _ hub.Upstream = (*upstream)(nil)
 
+// Subscribe opens pattern's live subscription and, for a last-value kind,
+// loads the topic's last values from JetStream once (after the live
+// subscription is in place, so nothing falls between the two).
 func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), error) {
+	var cache *lastCache
+	if carriesLastValues(pattern) {
+		cache = u.last.open(pattern)
+	}
 	sub, err := u.bus.SubscribeLive(pattern, func(m natsbus.Msg) {
 		ev, err := u.encode(m)
 		if err != nil {
@@ -32,12 +41,31 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 			return
 		}
 		u.metrics.eventIn(protocol.Kind(ev.Channel))
+		if cache != nil {
+			cache.put(ev)
+		}
 		deliver(ev)
 	})
 	if err != nil {
+		if cache != nil {
+			u.last.close(pattern, cache)
+		}
 		return nil, err
 	}
-	return func() { _ = sub.Unsubscribe() }, nil
+	if cache != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), lastValueLoad)
+		if err := u.load(ctx, pattern, cache); err != nil {
+			// Not fatal: the topic is live, and a subscriber retries the load.
+			u.log.Warn("last values not loaded", "pattern", pattern, "err", err)
+		}
+		cancel()
+	}
+	return func() {
+		_ = sub.Unsubscribe()
+		if cache != nil {
+			u.last.close(pattern, cache)
+		}
+	}, nil
 }
 
 // encode turns a producer's NATS message into the event browsers receive,
