@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 )
 
@@ -24,12 +25,19 @@ func (o resumeOutcome) appendTo(reply []byte) []byte {
 	reply = append(reply, `,"recovered":`...)
 	reply = strconv.AppendBool(reply, o.Recovered)
 	reply = append(reply, `,"epoch":`...)
-	reply = strconv.AppendQuote(reply, o.Epoch)
+	epoch, _ := json.Marshal(o.Epoch)
+	reply = append(reply, epoch...)
 	return append(reply, '}')
 }
 
 // resumeOutcome asks the stream behind channel whether a resume after since
-// is complete.
+// is complete. When NATS cannot tell, the reply goes without the fields
+// and the replay itself decides (a failed replay closes with 1013).
 func (s *Server) resumeOutcome(ctx context.Context, channel string, since uint64) resumeOutcome {
-	return resumeOutcome{}
+	recovered, epoch, err := s.bus.ResumeInfo(ctx, channel, since)
+	if err != nil {
+		s.log.Debug("resume info unavailable", "channel", channel, "err", err)
+		return resumeOutcome{}
+	}
+	return resumeOutcome{Known: true, Recovered: recovered, Epoch: epoch}
 }

@@ -85,6 +85,15 @@ func TestSSESubscribeReply(t *testing.T) {
 	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", resumeOutcome{}, nil), &ok); err != nil || ok.Op != "subscribe" || ok.Channel != "chat.lobby" || !ok.OK {
 		t.Errorf("ok reply: %+v %v", ok, err)
 	}
+	var resumed struct {
+		OK        bool
+		Recovered *bool
+		Epoch     string
+	}
+	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", resumeOutcome{Known: true, Epoch: "e1"}, nil), &resumed); err != nil ||
+		!resumed.OK || resumed.Recovered == nil || *resumed.Recovered || resumed.Epoch != "e1" {
+		t.Errorf("resumed reply: %+v %v", resumed, err)
+	}
 	var bad struct {
 		Channel string
 		OK      bool
