@@ -39,9 +39,9 @@ type Server struct {
 	metrics *metrics
 	log     *slog.Logger
 
-	ctx    context.Context // cancelled by Shutdown; parent of every request context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // connection handlers, writers and background loops
+	ctx     context.Context // cancelled by Shutdown; parent of every request context
+	cancel  context.CancelFunc
+	tracked tracker // connection handlers and background loops; Shutdown waits for them
 
 	limits   connLimits
 	registry connRegistry
@@ -97,8 +97,8 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	s.presSub = sub
 	bus.OnStatus(s.feedStatusChanged)
 	s.app = s.routes()
-	s.goTracked(s.presence.run)
-	s.goTracked(s.pingLoop)
+	s.tracked.Go(s.presence.run)
+	s.tracked.Go(s.pingLoop)
 	return s, nil
 }
 
@@ -131,15 +131,6 @@ func (s *Server) pingLoop() {
 	}
 }
 
-// goTracked runs fn in a goroutine that Shutdown waits for.
-func (s *Server) goTracked(fn func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		fn()
-	}()
-}
-
 // App exposes the Fiber app, for tests that drive it with app.Test.
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -156,26 +147,34 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown closes every client with 1001 (going away), stops accepting,
-// and waits for every goroutine the server started, or for ctx.
+// and waits for every goroutine the server started. It is bounded by ctx:
+// when ctx ends first it returns ctx's error at once; what still runs
+// then ends on its own (each connection within its write deadline).
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.shutdownOnce.Do(func() {
 		s.closing.Store(true)
+		s.tracked.close() // nothing new starts from here on
 		// Fasthttp does not close hijacked sockets: the hub closes them.
 		s.hub.Shutdown(protocol.CloseGoingAway, "server shutting down; reconnect")
 		err = s.app.ShutdownWithContext(ctx)
+		if errors.Is(err, net.ErrClosed) {
+			err = nil // the listener was already closed (by its owner): nothing left to stop
+		}
 		s.cancel()
 		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
+		go func() { // ends once the last tracked goroutine has
+			s.tracked.wait()
+			s.hub.WaitUpstreamsStopped()
+			if s.presSub != nil {
+				_ = s.presSub.Unsubscribe()
+			}
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-ctx.Done():
 			err = errors.Join(err, fmt.Errorf("dashboard: shutdown: %w", ctx.Err()))
-			<-done // handlers end on their own once their deadlines pass
-		}
-		s.hub.WaitUpstreamsStopped()
-		if s.presSub != nil {
-			_ = s.presSub.Unsubscribe()
 		}
 	})
 	return err

@@ -119,8 +119,14 @@ func (s *Server) handleSSE(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Counted now, in the handler, so Shutdown cannot miss the stream.
+	if !s.tracked.enter() {
+		s.limits.release(ip)
+		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
+	}
 	ss, err := s.openSession(id, ip, "sse")
 	if err != nil {
+		s.tracked.leave()
 		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
 	}
 	t := &sseTransport{conn: c.Context().Conn(), resume: newResumePoints(channels, starts)}
@@ -128,10 +134,8 @@ func (s *Server) handleSSE(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	// Counted now, in the handler, so Shutdown cannot miss the stream.
-	s.wg.Add(1)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer s.wg.Done()
+		defer s.tracked.leave()
 		defer ss.end()
 		t.w = w
 		// The preamble goes out before the writer starts, so nothing races it.

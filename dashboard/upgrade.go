@@ -51,17 +51,23 @@ func (s *Server) checkUpgrade(c *fiber.Ctx) error {
 	} else {
 		c.Locals(localIdentity, id)
 	}
+	// fasthttp runs the hijacked handler after this returns: count it
+	// before the upgrade, so Shutdown cannot miss it; handleWS leaves.
+	if !s.tracked.enter() {
+		s.limits.release(ip)
+		s.metrics.refused.Add(1)
+		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
+	}
 	if err := c.Next(); err != nil {
+		s.tracked.leave()
 		s.limits.release(ip)
 		return err
 	}
 	if c.Response().StatusCode() != fiber.StatusSwitchingProtocols {
+		s.tracked.leave()
 		s.limits.release(ip)
 		return nil
 	}
-	// fasthttp runs the hijacked handler after this returns; count it now
-	// so Shutdown cannot miss it.
-	s.wg.Add(1)
 	return nil
 }
 

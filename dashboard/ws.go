@@ -18,7 +18,7 @@ import (
 // Session. The reader runs here; it returns only after the session's
 // writer stopped, so the pooled *Conn is never used after release.
 func (s *Server) handleWS(ws *fws.Conn) {
-	defer s.wg.Done() // counted by checkUpgrade
+	defer s.tracked.leave() // entered by checkUpgrade
 	ip, _ := ws.Locals(localIP).(string)
 	if msg, failed := ws.Locals(localAuthErr).(string); failed {
 		s.limits.release(ip)
