@@ -26,10 +26,11 @@ type Config struct {
 	MaxPayloadBytes     int // largest producer message; default 64 KiB
 	QueueBytes          int // per-connection outbound bound; default 1 MiB
 
-	// WriteDelay is the coalescing window of a connection's writer: after a
-	// write, the next one waits until this much time has passed, gathering
-	// everything queued meanwhile into one frame. The first event after a
-	// quiet spell is not delayed. 0 disables it.
+	// WriteDelay is the ceiling of a connection writer's coalescing delay.
+	// The delay adapts: zero while the writer keeps up (the first event
+	// after a quiet spell goes at once), growing up to WriteDelay while
+	// events keep queueing during writes, so more of them share a frame.
+	// 0 disables it.
 	WriteDelay time.Duration
 
 	ChatRate       float64 // chat publishes per second per user; default 5
@@ -37,9 +38,8 @@ type Config struct {
 	SubscribeRate  float64 // subscribes per second per connection; default 20
 	SubscribeBurst int     // default 100
 
-	SessionTTL    time.Duration // dev session lifetime; default 24h
-	AdminToken    string        // bearer token for /admin; empty disables it
-	SecureCookies bool          // set Secure on cookies (TLS)
+	AdminToken    string // bearer token for /admin; empty disables it
+	SecureCookies bool   // set Secure on cookies (TLS)
 	// ExpiryGrace is how long a connection outlives its credential's
 	// expiry (the JWT clock skew, so that a token accepted at connect is
 	// not cut at once); 0 means none. At expiry the connection is closed
@@ -86,9 +86,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.SubscribeRate == 0 {
 		c.SubscribeRate = 20
-	}
-	if c.SessionTTL == 0 {
-		c.SessionTTL = 24 * time.Hour
 	}
 	if c.ProxyHeader == "" {
 		c.ProxyHeader = "X-Forwarded-For"

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // TimeLayout is how the feeds write times: RFC 3339, milliseconds, UTC.

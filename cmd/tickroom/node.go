@@ -163,7 +163,6 @@ func (n *Node) start(ctx context.Context) (err error) {
 		ChatBurst:           cfg.Limits.ChatBurst,
 		SubscribeRate:       cfg.Limits.SubscribeRate,
 		SubscribeBurst:      cfg.Limits.SubscribeBurst,
-		SessionTTL:          cfg.SessionTTL,
 		SecureCookies:       cfg.TLSCert != "",
 		AdminToken:          cfg.AdminToken,
 		ExpiryGrace:         expiryGrace(cfg),

@@ -39,7 +39,7 @@ type Config struct {
 	// only; "*" allows any origin.
 	AllowedOrigins    []string
 	HeartbeatInterval time.Duration // WebSocket ping interval (20s)
-	WriteDelay        time.Duration // writer coalescing window per connection (5ms); 0 off
+	WriteDelay        time.Duration // ceiling of a writer's adaptive coalescing delay (5ms); 0 off
 	SessionTTL        time.Duration // dev session lifetime (24h)
 	JWT               JWT
 	Limits            Limits

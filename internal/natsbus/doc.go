@@ -1,8 +1,10 @@
 // Package natsbus is tickroom's only door to NATS: it runs the embedded
 // nats-server, owns the client connection, declares the JetStream streams
 // and the presence bucket, and turns NATS messages into plain [Msg] values.
-// No other package imports nats.go or nats-server; the rest of the program
-// sees subjects, sequences and byte slices.
+// The gateway (dashboard) sees NATS only through it: subjects, sequences
+// and byte slices. The feed producers (feeds/natsfeed, feeds/producer,
+// feeds/cli) and the benchmark (cmd/tickbench) are NATS clients of their
+// own and import nats.go directly.
 //
 // # What lives where
 //
