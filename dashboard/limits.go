@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"fmt"
 	"net/netip"
 	"sync"
 
@@ -82,23 +81,6 @@ func (u *userRates) release(user string) {
 
 func newLimiter(perSecond float64, burst int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), burst)
-}
-
-// parseProxies parses trusted proxy addresses: IPs or CIDRs.
-func parseProxies(list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("dashboard: trusted proxy %q: want an IP or a CIDR", s)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
 }
 
 func trusted(proxies []netip.Prefix, a netip.Addr) bool {

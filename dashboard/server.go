@@ -58,7 +58,8 @@ type Server struct {
 // it.
 func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	proxies, err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Dev && ids.Sessions == nil {
@@ -77,7 +78,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limits = connLimits{max: cfg.MaxConnections, perIP: cfg.MaxConnectionsPerIP, byIP: map[string]int{}}
-	s.limits.proxies, _ = parseProxies(cfg.TrustedProxies) // validated above
+	s.limits.proxies = proxies
 	s.chatRate = userRates{rate: cfg.ChatRate, burst: cfg.ChatBurst, buckets: map[string]*bucketRef{}}
 	s.presence = newPresenceLoop(s)
 	up := &upstream{

@@ -139,11 +139,11 @@ func (n *Node) start(ctx context.Context) (err error) {
 	}
 	// A rule that does not parse must stop the start, never be dropped:
 	// dropping it would open the room it was meant to close.
-	readRules, err := roomRules(cfg.RoomRead)
+	readRules, err := config.ParseRoomRules(cfg.RoomRead)
 	if err != nil {
 		return fmt.Errorf("room-read: %w", err)
 	}
-	writeRules, err := roomRules(cfg.RoomWrite)
+	writeRules, err := config.ParseRoomRules(cfg.RoomWrite)
 	if err != nil {
 		return fmt.Errorf("room-write: %w", err)
 	}
@@ -254,19 +254,6 @@ func expiryGrace(cfg config.Config) time.Duration {
 		return 0
 	}
 	return cfg.JWT.Skew
-}
-
-// roomRules converts room-read/room-write items.
-func roomRules(items []string) ([]dashboard.RoomRule, error) {
-	parsed, err := config.ParseRoomRules(items)
-	if err != nil {
-		return nil, err
-	}
-	var out []dashboard.RoomRule
-	for _, r := range parsed {
-		out = append(out, dashboard.RoomRule{Pattern: r.Pattern, Users: r.Users, Roles: r.Roles})
-	}
-	return out, nil
 }
 
 // sharedSessionKey reads (or first creates) the deployment's session key in
