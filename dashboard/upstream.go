@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
+	"github.com/tickroom/tickroom/internal/lograte"
 	"github.com/tickroom/tickroom/internal/natsbus"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
@@ -20,8 +19,8 @@ type upstream struct {
 	bus     Bus
 	maxSize int
 	metrics *metrics
-	log     *rateLog
-	last    lastCaches // last values of the open last-value topics
+	log     *lograte.Limiter // invalid producer messages: one line per interval
+	last    lastCaches       // last values of the open last-value topics
 }
 
 var _ hub.Upstream = (*upstream)(nil)
@@ -123,32 +122,4 @@ func (u *upstream) encode(m natsbus.Msg) (*hub.Event, error) {
 func (u *upstream) reject(subject string, err error) {
 	u.metrics.invalid(subject)
 	u.log.Warn("dropped invalid producer message", "subject", subject, "err", err)
-}
-
-// rateLog logs at most one line per key per interval, counting what it
-// skipped, so a hostile producer cannot flood the log.
-type rateLog struct {
-	logger   *slog.Logger
-	interval time.Duration
-
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
-}
-
-func (r *rateLog) Warn(msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.interval {
-		r.skipped++
-		r.mu.Unlock()
-		return
-	}
-	skipped := r.skipped
-	r.last, r.skipped = now, 0
-	r.mu.Unlock()
-	if skipped > 0 {
-		args = append(args, "suppressed", skipped)
-	}
-	r.logger.Warn(msg, args...)
 }
