@@ -51,23 +51,19 @@ type candleQuery struct {
 	stored  bool // the symbol is one token, so bars.<SYMBOL>.<iv> exists
 }
 
-// handleCandleHistory answers history on a candle channel.
-func (c *conn) handleCandleHistory(req *protocol.Request) {
-	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
-		c.fail(req.ID, perr)
-		return
+// candleHistory answers history on a candle channel.
+func (s *Server) candleHistory(ctx context.Context, id auth.Identity, req *protocol.Request) ([]byte, *protocol.Error) {
+	if perr := s.mayRead(id, req.Channel); perr != nil {
+		return nil, perr
 	}
-	ctx, cancel := c.requestContext()
-	defer cancel()
-	raw, err := c.s.candleHistoryJSON(ctx, req)
+	raw, err := s.candleHistoryJSON(ctx, req)
 	if err != nil {
 		if !errors.Is(err, natsbus.ErrUnavailable) {
-			c.s.log.Warn("candle history failed", "channel", req.Channel, "interval", req.Interval, "err", err)
+			s.log.Warn("candle history failed", "channel", req.Channel, "interval", req.Interval, "err", err)
 		}
-		c.fail(req.ID, protocol.NewError(protocol.CodeUnavailable, "history is unavailable; retry later"))
-		return
+		return nil, protocol.NewError(protocol.CodeUnavailable, "history is unavailable; retry later")
 	}
-	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKField(nil, id, "messages", raw) })
+	return protocol.AppendOKField(nil, req.ID, "messages", raw), nil
 }
 
 // httpCandleHistory is GET /api/channels/candle.<SYMBOL>/history with

@@ -55,7 +55,7 @@ func (s *Server) routes() *fiber.App {
 	app.Get("/sse", s.handleSSE)            // Server-Sent Events fallback (sse.go)
 	app.Post("/api/publish", s.httpPublish) // its uplink
 
-	app.Get("/ws", s.checkUpgrade, websocket.New(s.handle, websocket.Config{
+	app.Get("/ws", s.checkUpgrade, websocket.New(s.handleWS, websocket.Config{
 		Subprotocols:   []string{protocol.Subprotocol},
 		Origins:        []string{"*"}, // checked in checkUpgrade, which answers 403
 		ReadBufferSize: 1024,

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // TimeLayout is how the feeds write times: RFC 3339, milliseconds, UTC.
@@ -77,20 +78,25 @@ type Tick struct {
 	Time    Time    `json:"time,omitzero"`
 }
 
-// Validate applies the gateway's rules for market payloads: the symbol is a
-// valid subject token, price is finite and > 0, the optional numbers are
-// finite and >= 0.
+// Validate applies the gateway's rules for market payloads — the schema
+// has one owner, protocol.ValidatePayload, so a tick the feed accepts is
+// one the gateway accepts: the symbol is a valid subject token, price is
+// finite and > 0, the optional numbers are finite and >= 0.
 func (t Tick) Validate() error {
 	if !protocol.ValidToken(t.Symbol) {
 		return fmt.Errorf("%w: symbol %q is not a subject token [A-Za-z0-9_-]", ErrInvalid, t.Symbol)
 	}
-	if !finite(t.Price) || t.Price <= 0 {
-		return fmt.Errorf("%w: %s: price must be a finite number > 0", ErrInvalid, t.Symbol)
+	data, err := json.Marshal(t)
+	if err != nil { // NaN or ±Inf
+		return fmt.Errorf("%w: %s: numbers must be finite", ErrInvalid, t.Symbol)
 	}
-	for _, v := range [...]float64{t.Bid, t.Ask, t.Size, t.Volume, t.BidSize, t.AskSize} {
-		if !finite(v) || v < 0 {
-			return fmt.Errorf("%w: %s: bid, ask, size, volume and the quote sizes must be finite and >= 0", ErrInvalid, t.Symbol)
-		}
+	return validate(Subject(KindMarket, t.Symbol), data)
+}
+
+// validate checks data against the wire schema of subject's kind.
+func validate(subject string, data []byte) error {
+	if _, err := protocol.ValidatePayload(subject, data); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, protocol.LastToken(subject), err)
 	}
 	return nil
 }
@@ -98,14 +104,14 @@ func (t Tick) Validate() error {
 // DecodeTick decodes and validates a market payload received on subject;
 // the symbol must equal the subject's last token.
 func DecodeTick(subject string, data []byte) (Tick, error) {
+	if err := validate(subject, data); err != nil {
+		return Tick{}, err
+	}
 	var t Tick
 	if err := json.Unmarshal(data, &t); err != nil {
 		return Tick{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if sym := protocol.LastToken(subject); t.Symbol != sym {
-		return Tick{}, fmt.Errorf("%w: symbol %q does not match subject %q", ErrInvalid, t.Symbol, subject)
-	}
-	return t, t.Validate()
+	return t, nil
 }
 
 // Candle is the payload of candle.<SYMBOL>: an OHLCV bar. A bar in progress

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"io"
 	"log/slog"
 	"math"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 
 	"github.com/nats-io/nats.go"
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tickroom/tickroom/feeds"
-	"github.com/tickroom/tickroom/feeds/internal/lograte"
+	"github.com/tickroom/tickroom/internal/lograte"
 )
 
 // maxLag is how far the wall clock may run ahead of the simulated clock

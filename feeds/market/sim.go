@@ -32,7 +32,6 @@ package market
 import (
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"hash/fnv"
 	"log/slog"
 	"math"
@@ -40,6 +39,7 @@ import (
 	"time"
 
 	"github.com/tickroom/tickroom/feeds"
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // TradingYear is the length of the year volatility and drift are
