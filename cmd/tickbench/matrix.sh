@@ -41,6 +41,12 @@ echo "tickroom from $SRC at $(git -C "$SRC" rev-parse --short HEAD); centrifugo 
 
 TR_PORT=18080 NATS_PORT=14222 SIO_PORT=13000 CF_PORT=18000
 TICKROOM="taskset -c 0 $WORK/tickroom run -addr 127.0.0.1:{port} -nats-listen 127.0.0.1:$NATS_PORT -data {data} -feeds=false -max-conns 30000 -max-conns-per-ip 30000 -chat-rate 100000 -chat-burst 100000 -log-level warn"
+# tickbench dials 200 connections at a time from one address: lift the
+# per-IP half-open connection guard where the build has one.
+TR_FLAGS=$("$WORK/tickroom" run -h 2>&1 || true)
+if grep -q -- -http-max-half-open-per-ip <<<"$TR_FLAGS"; then
+  TICKROOM="$TICKROOM -http-max-half-open-per-ip 100000"
+fi
 SOCKETIO="taskset -c 0 node $REPO/cmd/tickbench/socketio/server.js {port}"
 CF_NOHIST="taskset -c 0 $CENTRIFUGO -c $REPO/cmd/tickbench/centrifugo/nohistory.json -p {port} --http_server.address 127.0.0.1"
 CF_HIST="taskset -c 0 $CENTRIFUGO -c $REPO/cmd/tickbench/centrifugo/history.json -p {port} --http_server.address 127.0.0.1"
