@@ -82,6 +82,7 @@ type options struct {
 	bars         int
 	backlog      int
 	stormTimeout time.Duration
+	retry        bool
 }
 
 func main() {
@@ -135,7 +136,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.maxP99, "max-p99", 100*time.Millisecond, "sweep: a step passes with p99 latency (market: tick age) at most this")
 	fs.IntVar(&o.bars, "bars", 10, "storm: one-minute candles seeded per symbol (via -nats) for the candle replay")
 	fs.IntVar(&o.backlog, "backlog", 20, "storm: chat.lobby messages seeded; clients resume after the first")
-	fs.DurationVar(&o.stormTimeout, "storm-timeout", 60*time.Second, "storm: longest a client waits for its replies and replays")
+	fs.DurationVar(&o.stormTimeout, "storm-timeout", 60*time.Second, "storm: longest a client waits for its replies and replays, retries included")
+	fs.BoolVar(&o.retry, "retry", true, "storm: retry a failed attempt after tickroom.js's backoff (250 ms … 10 s, full jitter) until -storm-timeout")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -71,7 +71,8 @@ type Result struct {
 	StormNote      string   `json:"storm_note,omitempty"`
 	Resumed        int      `json:"resumed,omitempty"`
 	ResumeFailed   int      `json:"resume_failed,omitempty"`
-	ResumeError    string   `json:"resume_error,omitempty"`
+	ResumeError    string   `json:"resume_error,omitempty"`  // the first failure seen (retried or not)
+	Retries        int64    `json:"retries,omitempty"`       // attempts retried after a backoff
 	AllResumedSec  float64  `json:"all_resumed_s,omitempty"` // storm start → last client resumed
 	ResumeLatency  *Latency `json:"resume_latency,omitempty"`
 	JSAPICalls     *uint64  `json:"js_api_calls,omitempty"` // $JS.API requests seen during the storm; nil: not counted
@@ -127,7 +128,10 @@ func (r *Result) writeTable(w io.Writer) {
 		}
 		writeLatency(row, "connect+subscribe", r.Latency)
 	case "storm":
-		row("resumed", "%d of %d reconnecting at once, %d failed%s", r.Resumed, r.N, r.ResumeFailed, failNote(r.ResumeFailed, r.ResumeError))
+		row("resumed", "%d of %d reconnecting at once, %d failed for good, %d retries", r.Resumed, r.N, r.ResumeFailed, r.Retries)
+		if r.ResumeError != "" {
+			row("first failure", "%s", r.ResumeError)
+		}
 		row("all resumed after", "%.2fs", r.AllResumedSec)
 		writeLatency(row, "resume time", r.ResumeLatency)
 		if r.JSAPICalls != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +20,10 @@ import (
 //
 // N clients connect the way the dashboard page does (welcome, market.*,
 // one candle.<SYM> replay with since:0, chat.lobby resumed with since),
-// are all closed at once, and then all reconnect at once. The report is
-// the time from the storm's start until the last client has resumed — its
+// are all closed at once, and then all reconnect at once. A client whose
+// attempt fails (the gateway may refuse a replay under load with close
+// 1013) retries with tickroom.js's backoff (-retry). The report is the
+// time from the storm's start until the last client has resumed — its
 // three replies and the replays it asked for have arrived — and, with a
 // reachable -nats, how many JetStream API requests ($JS.API.>) the server
 // made meanwhile.
@@ -191,6 +194,16 @@ func (s *stormSeed) resume(c *conn, i int, timeout time.Duration) error {
 	}
 }
 
+// backoffDelay is tickroom.js's reconnect delay for the n-th failed attempt
+// (0-based): full jitter over [min, min(max, min·2^(n+1))].
+func backoffDelay(attempt int, lo, hi time.Duration) time.Duration {
+	top := hi
+	if attempt < 30 {
+		top = min(hi, lo<<(attempt+1))
+	}
+	return lo + time.Duration(mrand.Int64N(int64(top-lo)+1))
+}
+
 // jsCounter counts JetStream API requests by kind ($JS.API.<A>.<B>…).
 type jsCounter struct {
 	mu     sync.Mutex
@@ -262,14 +275,16 @@ func (b *bench) storm(ctx context.Context) (*Result, error) {
 
 	// One pass: every client connects and resumes, all at once (at most
 	// conc dials in flight); returns the connections and resume times.
+	var retries atomic.Int64
 	pass := func(name string, conc int) ([]*conn, *Hist, time.Duration, int, string) {
 		var h Hist
+		retries.Store(0)
 		conns := make([]*conn, o.n)
 		var next, failed, resumed atomic.Int64
 		var firstErr atomic.Value
 		var wg sync.WaitGroup
 		stop := b.progress(func(el time.Duration) string {
-			return fmt.Sprintf("%s: resumed %d/%d failed %d", name, resumed.Load(), o.n, failed.Load())
+			return fmt.Sprintf("%s: resumed %d/%d failed %d retries %d", name, resumed.Load(), o.n, failed.Load(), retries.Load())
 		})
 		start := time.Now()
 		var last atomic.Int64
@@ -282,14 +297,34 @@ func (b *bench) storm(ctx context.Context) (*Result, error) {
 					if i >= o.n {
 						return
 					}
-					c, err := b.ep.connect("")
-					if err == nil {
-						if err = seed.resume(c, i, o.stormTimeout); err != nil {
-							c.close()
+					// Like tickroom.js: a failed attempt (refused dial, close
+					// 1013 "replay unavailable", a refused subscribe) is
+					// retried after a full-jitter backoff, until the
+					// storm timeout.
+					var c *conn
+					var err error
+					for attempt := 0; ; attempt++ {
+						c, err = b.ep.connect("")
+						if err == nil {
+							if err = seed.resume(c, i, o.stormTimeout); err != nil {
+								c.close()
+							}
 						}
+						if err == nil || !o.retry || ctx.Err() != nil {
+							break
+						}
+						if firstErr.Load() == nil {
+							firstErr.Store(err.Error())
+						}
+						d := backoffDelay(attempt, 250*time.Millisecond, 10*time.Second)
+						if time.Since(start)+d > o.stormTimeout {
+							break
+						}
+						retries.Add(1)
+						time.Sleep(d)
 					}
 					if err != nil {
-						if failed.Add(1) == 1 {
+						if failed.Add(1) == 1 && firstErr.Load() == nil {
 							firstErr.Store(err.Error())
 						}
 						continue
@@ -331,6 +366,7 @@ func (b *bench) storm(ctx context.Context) (*Result, error) {
 	conns, h, all, failed, firstErr := pass("storm", o.n)
 	calls, kinds := js.set(false)
 	r.Resumed, r.ResumeFailed, r.ResumeError = len(conns), failed, firstErr
+	r.Retries = retries.Load()
 	r.AllResumedSec = round(all.Seconds(), 3)
 	r.DurationSec = r.AllResumedSec
 	r.ResumeLatency = h.Snapshot().Summary()

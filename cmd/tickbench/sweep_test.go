@@ -186,3 +186,17 @@ func equal(a, b []float64) bool {
 	}
 	return true
 }
+
+func TestBackoffDelay(t *testing.T) {
+	lo, hi := 250*time.Millisecond, 10*time.Second
+	for attempt, top := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, hi, hi} {
+		for range 200 {
+			if d := backoffDelay(attempt, lo, hi); d < lo || d > top {
+				t.Fatalf("attempt %d: %v outside [%v, %v]", attempt, d, lo, top)
+			}
+		}
+	}
+	if d := backoffDelay(100, lo, hi); d < lo || d > hi {
+		t.Fatalf("attempt 100: %v", d)
+	}
+}
