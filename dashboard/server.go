@@ -49,6 +49,7 @@ type Server struct {
 	chatRate userRates
 	presence *presenceLoop
 	presSub  natsbus.Subscription
+	chat     *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
 
 	shutdownOnce sync.Once
 	closing      atomic.Bool
@@ -86,6 +87,8 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 		log: &rateLog{logger: s.log, interval: 5 * time.Second},
 	}
 	s.up = up
+	s.chat = newChatOps(s)
+	up.chat = s.chat
 	s.hub = hub.New(up, hub.Config{
 		QueueBytes: cfg.QueueBytes,
 		OnPresence: s.presence.changed,
@@ -100,6 +103,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
 	s.tracked.Go(s.pingLoop)
+	s.tracked.Go(s.chat.run)
 	return s, nil
 }
 

@@ -22,6 +22,7 @@ type upstream struct {
 	metrics *metrics
 	log     *rateLog
 	last    lastCaches // last values of the open last-value topics
+	chat    *chatOps   // chat stamps and edits (chatops.go)
 }
 
 var _ hub.Upstream = (*upstream)(nil)
@@ -77,6 +78,9 @@ func (u *upstream) encode(m natsbus.Msg) (*hub.Event, error) {
 	kind := protocol.Kind(m.Subject)
 	if protocol.ValidateChannel(m.Subject, false) != nil {
 		return nil, fmt.Errorf("%w: subject is not a valid channel", protocol.ErrPayload)
+	}
+	if kind == protocol.KindChat {
+		return u.encodeChat(m) // bot marking, edits, deletes (chatops.go)
 	}
 	t, err := protocol.ValidatePayload(m.Subject, m.Data)
 	if err != nil {

@@ -94,6 +94,7 @@ type Bus struct {
 	kv   jetstream.KeyValue
 
 	presence presenceView // presence.go: every gateway's snapshot, from a KV watch
+	buckets  bucketCache  // chatstore.go: key-value buckets opened so far
 }
 
 // Connect connects to NATS and declares the streams. It fails only on bad

@@ -35,6 +35,16 @@ type Request struct {
 	Limit   int             `json:"limit,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
 	MsgID   string          `json:"msgid,omitempty"`
+
+	// Fields of the chat operations (chatops.go).
+	Seq     uint64   `json:"seq,omitempty"`     // read, edit, delete
+	User    string   `json:"user,omitempty"`    // mute, unmute
+	Seconds int64    `json:"seconds,omitempty"` // mute
+	Symbol  string   `json:"symbol,omitempty"`  // alert_set
+	Above   *float64 `json:"above,omitempty"`   // alert_set
+	Below   *float64 `json:"below,omitempty"`   // alert_set
+	Note    string   `json:"note,omitempty"`    // alert_set
+	Alert   string   `json:"alert,omitempty"`   // alert_delete
 }
 
 // DecodeRequest parses and validates one client frame. On failure it returns
@@ -111,7 +121,7 @@ func (r *Request) validate() *Error {
 			return NewError(CodeBadRequest, err.Error())
 		}
 	default:
-		return NewError(CodeUnknownOp, fmt.Sprintf("unknown op %q", truncate(r.Op, 32)))
+		return r.validateChatOp()
 	}
 	return nil
 }
