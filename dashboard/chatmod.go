@@ -70,14 +70,21 @@ func (ss *Session) mute(ctx context.Context, req *protocol.Request) ([]byte, *pr
 	ev := map[string]any{"user": req.User, "by": ss.id.User}
 	if req.Op == protocol.OpMute {
 		until := time.Now().Add(time.Duration(req.Seconds) * time.Second).UTC()
-		if err := c.putJSON(ctx, chatStateBucket, key, mute{Until: until, By: ss.id.User}); err != nil {
+		m := mute{User: req.User, Until: until, By: ss.id.User}
+		if err := c.putJSON(ctx, chatStateBucket, key, m); err != nil {
 			return nil, unavailable(err)
 		}
+		c.mu.Lock() // this gateway enforces it at once; the watch tells the others
+		c.mutes[strings.TrimPrefix(key, "mute.")] = m
+		c.mu.Unlock()
 		ev["until"] = until.Format(protocol.TimeFormat)
 	} else {
 		if err := b.Delete(ctx, key, 0); err != nil {
 			return nil, unavailable(err)
 		}
+		c.mu.Lock()
+		delete(c.mutes, strings.TrimPrefix(key, "mute."))
+		c.mu.Unlock()
 		ev["until"] = time.Now().UTC().Format(protocol.TimeFormat)
 		ev["unmuted"] = true
 	}
@@ -116,8 +123,8 @@ func (c *chatOps) moderationLog() (actions []modAction, mutes []map[string]any) 
 	now := time.Now()
 	for k, m := range c.mutes {
 		if m.Until.After(now) {
-			room, user := splitLast(k)
-			mutes = append(mutes, map[string]any{"room": room, "user": user, "until": m.Until, "by": m.By})
+			room, _ := splitLast(k)
+			mutes = append(mutes, map[string]any{"room": room, "user": m.User, "until": m.Until, "by": m.By})
 		}
 	}
 	slices.Reverse(actions)
@@ -130,4 +137,16 @@ func splitLast(k string) (string, string) {
 		return k, ""
 	}
 	return k[:i], k[i+1:]
+}
+
+// adminModeration is the moderation part of /admin/api/state.
+func (c *chatOps) adminModeration() map[string]any {
+	actions, mutes := c.moderationLog()
+	if actions == nil {
+		actions = []modAction{}
+	}
+	if mutes == nil {
+		mutes = []map[string]any{}
+	}
+	return map[string]any{"actions": actions, "mutes": mutes}
 }

@@ -68,6 +68,7 @@ type amendment struct {
 
 // mute is a user's mute in a room.
 type mute struct {
+	User  string    `json:"user"`
 	Until time.Time `json:"until"`
 	By    string    `json:"by"`
 }

@@ -5,6 +5,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -189,4 +191,65 @@ func TestChatEditDeleteSurviveRestart(t *testing.T) {
 
 	n2 := startNode(t, cfg)
 	check(n2, "after restart")
+}
+
+func TestChatModeration(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Moderators = []string{"mod"}
+	cfg.AdminToken = "admin-token-0123456789"
+	n := startNode(t, cfg)
+	mod := signedIn(t, n, "mod")
+	mal := signedIn(t, n, "mallory")
+	ana := signedIn(t, n, "ana")
+	ana.subscribe("chat.lobby")
+	s := mal.publish("chat.lobby", "spam", "s1")
+
+	if r := ana.request(map[string]any{"op": "mute", "channel": "chat.lobby", "user": "mallory", "seconds": 60}); r.errCode() != "forbidden" {
+		t.Errorf("ana mutes: %s, want forbidden", r.Raw)
+	}
+	mod.mustOK(mod.request(map[string]any{"op": "delete", "channel": "chat.lobby", "seq": s}))
+	mod.mustOK(mod.request(map[string]any{"op": "mute", "channel": "chat.lobby", "user": "mallory", "seconds": 600}))
+	ev := ana.waitEvent("mute", func(m msg) bool { return m.Event == "mute" })
+	if d := dataOf(t, ev.Data); d["user"] != "mallory" || d["by"] != "mod" || d["until"] == nil {
+		t.Errorf("mute event %s", ev.Raw)
+	}
+	r := mal.request(map[string]any{"op": "publish", "channel": "chat.lobby", "data": map[string]any{"text": "more spam"}})
+	if r.errCode() != "forbidden" || !strings.Contains(r.Error.Message, "seconds") {
+		t.Errorf("muted publish: %s, want forbidden with the time left", r.Raw)
+	}
+	mal.publish("chat.other", "elsewhere is fine", "o1")
+	mod.mustOK(mod.request(map[string]any{"op": "unmute", "channel": "chat.lobby", "user": "mallory"}))
+	eventually(t, "unmuted", func() error {
+		r := mal.request(map[string]any{"op": "publish", "channel": "chat.lobby", "data": map[string]any{"text": "sorry"}})
+		if r.errCode() != "" {
+			return fmt.Errorf("%s", r.Raw)
+		}
+		return nil
+	})
+	eventually(t, "actions on /admin", func() error {
+		req, _ := http.NewRequest("GET", n.URL()+"/admin/api/state", nil)
+		req.Header.Set("Authorization", "Bearer "+cfg.AdminToken)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Moderation struct {
+				Actions []struct{ Action, By, User, Room string } `json:"actions"`
+			} `json:"moderation"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return err
+		}
+		var got []string
+		for _, a := range st.Moderation.Actions {
+			got = append(got, a.Action+":"+a.By+":"+a.User+":"+a.Room)
+		}
+		want := []string{"unmute:mod:mallory:chat.lobby", "mute:mod:mallory:chat.lobby", "delete:mod:mallory:chat.lobby"}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("actions %v, want %v", got, want)
+		}
+		return nil
+	})
 }

@@ -57,6 +57,10 @@ type Config struct {
 	PprofAddr       string // net/http/pprof listen address; "" off
 	LogLevel        string // debug, info, warn, error ("info")
 	AdminToken      string // bearer token for admin endpoints; "" disables them
+	// Moderators may delete any chat message and mute users: these user
+	// names, and identities whose JWT roles claim holds ModeratorRole.
+	Moderators    []string
+	ModeratorRole string // ("moderator")
 }
 
 // JWT configures identity-provider tokens. At most one of HS256Secret,
@@ -118,6 +122,8 @@ func Default() Config {
 		Replicas:    1,
 		Feeds:       true,
 		LogLevel:    "info",
+		// Moderators: none by default.
+		ModeratorRole: "moderator",
 	}
 }
 
@@ -337,6 +343,7 @@ func (c Config) Redacted() Config {
 	r.RoomRead = append([]string(nil), c.RoomRead...)
 	r.RoomWrite = append([]string(nil), c.RoomWrite...)
 	r.TrustedProxies = append([]string(nil), c.TrustedProxies...)
+	r.Moderators = append([]string(nil), c.Moderators...)
 	return r
 }
 
