@@ -6,6 +6,8 @@ import {Chat} from './chat.js';
 import {ChartView} from './chart.js';
 import {AnalyticsPanel, Movers} from './panels.js';
 import {storedName, signIn} from './session.js';
+import {Inbox} from './inbox.js';
+import {mountChartTools, focusChart} from './chartshare.js';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status'), rttEl = $('rtt'), meEl = $('me');
@@ -106,6 +108,18 @@ async function main() {
     presence: $('presence'), presenceCount: $('presence-count'), title: $('chat-title'),
     price: (sym) => board.get(sym)?.price,
     onSymbol: (sym) => select(sym, true),
+    onRef: (ref) => { select(ref.symbol, false); focusChart(chart, ref); },
+  });
+  // Price alerts and notifications (inbox.js); "New price alert" from a
+  // board row (right click) and from the chart, "Share to chat" (chartshare.js).
+  const inbox = new Inbox({
+    socket, root: document.querySelector('aside.chat'), price: (sym) => board.get(sym)?.price,
+    onSymbol: (sym) => select(sym, true), afterMention: () => chat.refreshRooms(),
+  });
+  mountChartTools(document.querySelector('.panel.center .panel-head'), chart, () => selected, chat, inbox);
+  $('tickers').addEventListener('contextmenu', (e) => {
+    const tr = e.target.closest('tr[data-sym]');
+    if (tr) { e.preventDefault(); inbox.newAlert(tr.dataset.sym); }
   });
 
   const hash = decodeURIComponent(location.hash.slice(1));
