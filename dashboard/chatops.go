@@ -485,8 +485,8 @@ func (ss *Session) edit(ctx context.Context, req *protocol.Request) ([]byte, *pr
 	}
 	var text chatData
 	_ = json.Unmarshal(clean, &text)
-	if err := c.putAmendment(ctx, req.Channel, req.Seq, amendment{Text: text.Text, Edited: true}); err != nil {
-		return nil, unavailable(err)
+	if perr := c.storeEdit(ctx, req.Channel, req.Seq, text.Text); perr != nil {
+		return nil, perr
 	}
 	data, _ := json.Marshal(map[string]any{"ref_seq": req.Seq, "text": text.Text, "user": ss.id.User})
 	seq, err := c.publish(ctx, req.Channel, protocol.EventEdit, data, "")
@@ -494,6 +494,42 @@ func (ss *Session) edit(ctx context.Context, req *protocol.Request) ([]byte, *pr
 		return nil, unavailable(err)
 	}
 	return protocol.AppendOKSeq(nil, req.ID, seq), nil
+}
+
+// storeEdit stores an edit by compare-and-set, so it never overwrites a
+// delete made meanwhile (on any gateway): a delete always wins.
+func (c *chatOps) storeEdit(ctx context.Context, room string, seq uint64, text string) *protocol.Error {
+	b, err := c.bus.Bucket(ctx, chatStateBucket)
+	if err != nil {
+		return unavailable(err)
+	}
+	key := amendKey(room, seq)
+	a := amendment{Text: text, Edited: true}
+	raw, _ := json.Marshal(a)
+	for range 3 {
+		var prev amendment
+		e, err := b.Get(ctx, key)
+		switch {
+		case errors.Is(err, natsbus.ErrKeyNotFound):
+			_, err = b.Create(ctx, key, raw)
+		case err != nil:
+			return unavailable(err)
+		case json.Unmarshal(e.Value, &prev) == nil && prev.Deleted:
+			return protocol.NewError(protocol.CodeNotFound, fmt.Sprintf("message %d in %s was deleted", seq, room))
+		default:
+			_, err = b.Update(ctx, key, raw, e.Revision)
+		}
+		if err == nil {
+			c.mu.Lock()
+			c.amends[room+"."+strconv.FormatUint(seq, 10)] = a
+			c.mu.Unlock()
+			return nil
+		}
+		if !errors.Is(err, natsbus.ErrKeyExists) && !errors.Is(err, natsbus.ErrRevision) {
+			return unavailable(err)
+		}
+	}
+	return protocol.NewError(protocol.CodeUnavailable, "the message is being changed; retry")
 }
 
 func (ss *Session) deleteMsg(ctx context.Context, req *protocol.Request) ([]byte, *protocol.Error) {

@@ -308,6 +308,9 @@ func (k *Bucket) Watch(ctx context.Context, filter string, fn func(Entry), synce
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
+				if ctx.Err() != nil {
+					return nil // the watch ends with ctx
+				}
 				return fmt.Errorf("natsbus: kv watch %s: %w", filter, ErrUnavailable)
 			}
 			if e == nil {
