@@ -188,3 +188,53 @@ func listOf(t *testing.T, r msg) []json.RawMessage {
 	}
 	return out.Alerts
 }
+
+// An armed alert survives a restart of the node (gateway and NATS, same
+// data directory) and fires after it.
+func TestChatPriceAlertSurvivesRestart(t *testing.T) {
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
+	b, _ := json.Marshal(map[string]any{"symbol": "EURUSD", "price": 1.08})
+	if err := n.natsConnForTest().Publish("market.EURUSD", b); err != nil {
+		t.Fatal(err)
+	}
+	ana := signedIn(t, n, "ana")
+	eventually(t, "EURUSD known", func() error {
+		if r := ana.request(map[string]any{"op": "alert_set", "symbol": "EURUSD", "below": 1.05}); r.errCode() != "" {
+			return fmt.Errorf("%s", r.Raw)
+		}
+		return nil
+	})
+	ana.close()
+	shutdownNode(t, n)
+
+	n2 := startNode(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = (&alerts.PriceAlerts{NC: n2.natsConnForTest(), Log: testLogger(t)}).Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	ana = signedIn(t, n2, "ana")
+	if got := listOf(t, ana.mustOK(ana.request(map[string]any{"op": "alert_list"}))); len(got) != 1 {
+		t.Fatalf("after restart ana has %d alerts, want 1", len(got))
+	}
+	ana.subscribe("user.ana")
+	nc := n2.natsConnForTest()
+	// Ticks until the evaluator (started just now) has loaded the alert.
+	stop := make(chan struct{})
+	go func() {
+		for p := 1.049; ; p -= 0.0001 {
+			b, _ := json.Marshal(map[string]any{"symbol": "EURUSD", "price": p})
+			_ = nc.Publish("market.EURUSD", b)
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	ev := ana.waitEvent("price_alert", func(m msg) bool { return m.Event == "price_alert" })
+	close(stop)
+	if d := dataOf(t, ev.Data); d["symbol"] != "EURUSD" || d["below"] != 1.05 {
+		t.Errorf("price_alert %s", ev.Raw)
+	}
+}
