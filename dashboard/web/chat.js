@@ -12,7 +12,7 @@ const MAX_ALERTS = 200;
 
 export class Chat {
   /** @param o {socket, list, form, input, room (select), presence (ul), presenceCount,
-   *            title?, price(sym) → number|undefined, onSymbol(sym)} */
+   *            title?, price(sym) → number|undefined, decimals(sym) → int|undefined, onSymbol(sym)} */
   constructor(o) {
     Object.assign(this, o);
     this.channel = null;
@@ -159,7 +159,7 @@ export class Chat {
       if (m.index > at) div.append(text.slice(at, m.index));
       const sym = m[1];
       const chip = el('button', 'chip', '$' + sym, {type: 'button', 'data-sym': sym, title: 'Show ' + sym});
-      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym)));
+      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym), this.decimals?.(sym)));
       chip.append(' ', price);
       if (!this.chips.has(sym)) this.chips.set(sym, new Set());
       this.chips.get(sym).add(price);
@@ -175,7 +175,7 @@ export class Chat {
     for (const sym of syms) {
       const set = this.chips.get(sym);
       if (!set) continue;
-      const text = fmtPrice(this.price?.(sym));
+      const text = fmtPrice(this.price?.(sym), this.decimals?.(sym));
       for (const span of set) if (span.textContent !== text) span.textContent = text;
     }
   }
