@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -429,3 +430,147 @@ func TestBrowserDeskAxe(t *testing.T) {
 		}
 	}
 }
+
+// pastCandles publishes n one-minute EURUSD bars ending at the current
+// minute (a producer's recent history).
+func pastCandles(t *testing.T, nc *nats.Conn, n int) {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Minute)
+	p := 1.08
+	for i := n - 1; i >= 0; i-- {
+		o := p
+		p += 0.00003 * float64((i%7)-3)
+		publishJSON(t, nc, "candle.EURUSD", fmt.Sprintf(`{"symbol":"EURUSD","interval":"1m","start":%q,"open":%.5f,"high":%.5f,"low":%.5f,"close":%.5f,"volume":%d}`,
+			now.Add(-time.Duration(i)*time.Minute).Format(time.RFC3339), o, max(o, p)+0.00002, min(o, p)-0.00002, p, 1000+i))
+	}
+}
+
+// TestBrowserDeskChart: bars at 1m and aggregated at 5m, the crosshair
+// legend (O H L C V and change, 24-hour time) for the bar under the
+// pointer, Back to live after scrolling into the past, and an unknown
+// symbol that says there is no data for it.
+func TestBrowserDeskChart(t *testing.T) {
+	findChromium(t)
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
+	nc := n.natsConnForTest()
+	pastCandles(t, nc, 120)
+	fxTicks(t, nc)
+	page := newPage(t)
+	run(t, page, 30*time.Second, viewport(1440, 900), chromedp.Navigate(n.URL()+"/?name=ana#symbol=EURUSD&interval=1m&room=lobby"), waitState("connected"),
+		waitJS("120 bars at 1m", `+document.getElementById('chart').dataset.bars >= 120`))
+	var legend string
+	run(t, page, 5*time.Second, chromedp.Evaluate(`document.getElementById('ohlc').textContent`, &legend))
+	for _, want := range []string{"O ", "H ", "L ", "C ", "V "} {
+		if !strings.Contains(legend, want) {
+			t.Errorf("legend %q lacks %q", legend, want)
+		}
+	}
+	// The crosshair over an older bar shows that bar.
+	var before, after string
+	run(t, page, 10*time.Second, chromedp.Evaluate(`document.getElementById('ohlc').dataset.time`, &before),
+		chromedp.ActionFunc(func(ctx context.Context) error {
+			var box []float64
+			if err := chromedp.Evaluate(`(() => { const r = document.getElementById('chart').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()`, &box).Do(ctx); err != nil {
+				return err
+			}
+			return chromedp.MouseEvent("mouseMoved", box[0]+box[2]*0.4, box[1]+box[3]*0.5).Do(ctx)
+		}),
+		waitJS("legend follows the crosshair", `document.getElementById('ohlc').dataset.time !== `+jsonString(t, before)),
+		chromedp.Evaluate(`document.getElementById('ohlc').textContent`, &after))
+	if !regexpMatch(`\b([01]\d|2[0-3]):[0-5]\d\b`, after) || !regexpMatch(`[+−]?\d\.\d{5} \([+−]?\d`, after) {
+		t.Errorf("crosshair legend %q: want a 24-hour time and the bar's change", after)
+	}
+	// Scrolled into the past: Back to live appears and brings the chart back.
+	run(t, page, 10*time.Second,
+		chromedp.Evaluate(`tickroomChart.chart.timeScale().scrollToPosition(-60, false)`, nil),
+		waitJS("Back to live shown", `!document.getElementById('live').hidden`),
+		chromedp.Click(`#live`, chromedp.ByQuery),
+		waitJS("back at live", `document.getElementById('live').hidden && tickroomChart.chart.timeScale().scrollPosition() > -2`))
+	// 5m: the same minutes in five-minute bars (24 or 25 of them).
+	run(t, page, 10*time.Second, chromedp.Click(`[aria-label="Interval"] button[data-iv="5m"]`, chromedp.ByQuery),
+		waitJS("5m bars", `document.getElementById('chart').dataset.interval === '5m' && +document.getElementById('chart').dataset.bars >= 24 && +document.getElementById('chart').dataset.bars <= 26`))
+	// VWAP and SMA are drawn over the loaded history.
+	var lines []int
+	run(t, page, 5*time.Second, chromedp.Evaluate(`[tickroomChart.vwapLine.data().length, tickroomChart.smaLine.data().length]`, &lines))
+	if len(lines) != 2 || lines[0] < 24 || lines[1] < 4 {
+		t.Errorf("VWAP/SMA points over 5m history: %v", lines)
+	}
+	// An unknown symbol says so and draws nothing of the last one.
+	run(t, page, 10*time.Second, chromedp.Evaluate(`location.hash = '#symbol=ZZZZ&interval=1m&room=lobby'`, nil),
+		waitJS("no data note", `!document.getElementById('chart-note').hidden && document.getElementById('chart-note').textContent === 'No data for ZZZZ'`),
+		waitJS("no overlay left", `tickroomChart.vwapLine.data().length === 0 && +document.getElementById('chart').dataset.bars === 0`))
+	screenshot(t, page, "zzzz")
+}
+
+// TestBrowserDeskKeyboard: a calm board (no flash without a change of the
+// shown digits, zero change neutral), the empty-filter message, search
+// with type-ahead on / and Ctrl+K, arrow keys moving the selection with
+// the chart following, ? for the shortcuts; every control shows focus.
+func TestBrowserDeskKeyboard(t *testing.T) {
+	findChromium(t)
+	cfg := testConfig(t)
+	n := startNode(t, cfg)
+	nc := n.natsConnForTest()
+	page := newPage(t)
+	run(t, page, 30*time.Second, viewport(1440, 900), chromedp.Navigate(n.URL()+"/?name=ana#symbol=BTCUSD&interval=1m&room=lobby"), waitState("connected"))
+	fxTicks(t, nc)
+	run(t, page, 10*time.Second, waitJS("rows", tickerRows+`.length === 3`))
+	// The same price again, many times: nothing on the board flashes.
+	for i := 0; i < 20; i++ {
+		publishJSON(t, nc, "market.USDJPY", `{"symbol":"USDJPY","price":149.287,"bid":149.285,"ask":149.289,"time":"`+nowRFC3339()+`"}`)
+		time.Sleep(10 * time.Millisecond)
+	}
+	var flashing int
+	var neutral bool
+	run(t, page, 5*time.Second, chromedp.Sleep(100*time.Millisecond),
+		chromedp.Evaluate(`document.querySelectorAll('[aria-label="Tickers"] tr[data-sym="USDJPY"] td.flash-up, [aria-label="Tickers"] tr[data-sym="USDJPY"] td.flash-down').length`, &flashing),
+		chromedp.Evaluate(`(() => { const c = document.querySelector('[aria-label="Tickers"] tr[data-sym="USDJPY"] .c-pct'); return c.textContent === '0.00%' && !c.classList.contains('up') && !c.classList.contains('down'); })()`, &neutral))
+	if flashing != 0 || !neutral {
+		t.Errorf("unchanged USDJPY: %d flashing cells, zero change neutral: %v", flashing, neutral)
+	}
+	// Filter with no match says so.
+	run(t, page, 5*time.Second, chromedp.SendKeys(byName("Filter symbols"), "qqqq"),
+		waitJS("empty filter message", `!document.getElementById('board-empty').hidden && document.getElementById('board-empty').textContent.includes('QQQQ')`))
+	run(t, page, 5*time.Second, chromedp.Evaluate(`(() => { const f = document.getElementById('filter'); f.value = ''; f.dispatchEvent(new Event('input')); f.blur(); })()`, nil))
+	// "/" then type-ahead then Enter opens the symbol.
+	run(t, page, 10*time.Second, chromedp.KeyEvent("/"),
+		waitJS("search focused", `document.activeElement === document.querySelector('[aria-label="Symbol search"]')`),
+		chromedp.KeyEvent("eur"),
+		waitJS("type-ahead", `document.querySelector('#search-list [aria-selected="true"]')?.dataset.sym === 'EURUSD'`),
+		chromedp.KeyEvent(kb.Enter),
+		waitJS("chart EURUSD", `document.getElementById('chart-sym').textContent === 'EURUSD'`))
+	// Ctrl+K also opens the search.
+	run(t, page, 5*time.Second, chromedp.KeyEvent("k", chromedp.KeyModifiers(2)),
+		waitJS("Ctrl+K focuses search", `document.activeElement === document.querySelector('[aria-label="Symbol search"]')`),
+		chromedp.KeyEvent(kb.Escape))
+	// Arrow keys in the board move the selection; the chart follows.
+	run(t, page, 10*time.Second, chromedp.Focus(`[aria-label="Tickers"] tr[data-sym="BTCUSD"]`, chromedp.ByQuery), chromedp.KeyEvent(kb.ArrowDown),
+		waitJS("selection moved", `document.querySelector('[aria-label="Tickers"] tr[aria-current="true"]').dataset.sym === 'EURUSD'`),
+		chromedp.KeyEvent(kb.ArrowDown),
+		waitJS("chart follows", `document.getElementById('chart-sym').textContent === 'USDJPY'`))
+	// "?" shows the shortcuts.
+	run(t, page, 5*time.Second, chromedp.Evaluate(`document.activeElement.blur()`, nil), chromedp.KeyEvent("?"),
+		waitJS("shortcuts open", `document.getElementById('shortcuts').open`), chromedp.KeyEvent(kb.Escape),
+		waitJS("shortcuts closed", `!document.getElementById('shortcuts').open`))
+	// Every control shows focus when reached from the keyboard.
+	var noRing []string
+	run(t, page, 30*time.Second, evalJSON(`(async () => {
+		const bad = [];
+		const sel = 'button, a[href], input, select, textarea, [tabindex="0"], summary';
+		for (const e of document.querySelectorAll(sel)) {
+			if (!e.offsetParent || e.closest('dialog:not([open])')) continue;
+			e.focus();
+			if (document.activeElement !== e) continue;
+			const s = getComputedStyle(e);
+			const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== 'none';
+			if (!ring) bad.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + (e.textContent || '').trim().slice(0, 20));
+		}
+		return bad;
+	})()`, &noRing))
+	if len(noRing) > 0 {
+		t.Errorf("controls without a visible focus ring: %v", noRing)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -8,7 +8,11 @@ export class SymbolSearch {
   constructor(input, list, candidates, onPick) {
     Object.assign(this, {input, list, candidates, onPick});
     this.items = []; this.active = -1;
-    input.addEventListener('input', () => this.update());
+    input.addEventListener('input', () => {
+      // The '/' that opened the search is not part of it (some input paths type it anyway).
+      if (input.value.startsWith('/')) input.value = input.value.slice(1);
+      this.update();
+    });
     input.addEventListener('focus', () => this.update());
     input.addEventListener('blur', () => setTimeout(() => this.close(), 150));
     input.addEventListener('keydown', (e) => this.onKey(e));
