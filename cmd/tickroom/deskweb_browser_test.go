@@ -262,6 +262,14 @@ func TestBrowserDeskBannerServerStop(t *testing.T) {
 	if !paused {
 		t.Error("chart not marked paused while disconnected")
 	}
+	// Five seconds on (by the ticks' own time) the rows are stale: tinted,
+	// marked, and the symbol is still whole.
+	run(t, page, 10*time.Second, waitJS("EURUSD stale", `document.querySelector('[aria-label="Tickers"] tr[data-sym="EURUSD"]').classList.contains('stale')`))
+	var cut []string
+	run(t, page, 5*time.Second, chromedp.Evaluate(`[...document.querySelectorAll('[aria-label="Tickers"] tbody th .sym')].filter(e => e.getBoundingClientRect().right > e.closest('th').getBoundingClientRect().right - 2 || e.textContent !== e.closest('tr').dataset.sym).map(e => e.textContent)`, &cut))
+	if len(cut) > 0 {
+		t.Errorf("stale rows cut their symbols: %v", cut)
+	}
 	screenshot(t, page, "server-stopped")
 }
 
@@ -427,6 +435,7 @@ func TestBrowserDeskAxe(t *testing.T) {
 			if len(res) == 0 {
 				t.Logf("%s: axe-core: no violations", what)
 			}
+			screenshot(t, page, strings.ReplaceAll(what, " ", "-"))
 		}
 	}
 }

@@ -85,7 +85,8 @@ async function main() {
   }
   setTimeout(renderBanner, 3100);  // a page that never connects says so
 
-  const showConn = () => showStatus(socket.status, socket.status === 'connected' && socket.transport === 'sse' ? 'via SSE' : '');
+  const showConn = () => showStatus(socket.status, socket.status !== 'connected' ? ''
+    : [socket.transport === 'sse' ? 'via SSE' : '', Number.isFinite(conn.feedDownAt) ? 'market data unavailable' : ''].filter(Boolean).join(', '));
   // 'status' is both the library's connection state (a string) and the
   // server's feed status event (an object): see docs/protocol.md.
   socket.on('status', (s) => {
@@ -98,6 +99,7 @@ async function main() {
         if (!Number.isFinite(conn.feedDownAt)) conn.feedDownAt = Date.now();
         conn.feedMessage = typeof s.message === 'string' ? s.message : '';
       } else if (s.feed === 'available') conn.feedDownAt = NaN;
+      showConn();
     }
     renderBanner();
   });
@@ -106,6 +108,7 @@ async function main() {
   socket.on('welcome', (d) => {
     conn.feedDownAt = NaN;  // the server says so again right after welcome if NATS is down
     renderBanner();
+    showConn();
     meEl.textContent = d.user || '';
     statusEl.title = d.node ? 'gateway ' + d.node : '';
     if (!nameInput.value && d.user) nameInput.placeholder = d.user;
@@ -204,9 +207,10 @@ async function main() {
     const light = document.documentElement.dataset.theme !== 'light';
     applyTheme(light);
     save({theme: light ? 'light' : 'dark'});
-    chart.applyTheme();
-    board.applyTheme();
   });
+  // Whatever sets the theme, what scripts draw follows the CSS variables.
+  new MutationObserver(() => { chart.applyTheme(); board.applyTheme(); })
+    .observe(document.documentElement, {attributes: true, attributeFilter: ['data-theme']});
   const analytics = new AnalyticsPanel($('analytics'), store);
   const movers = new Movers($('movers'), store, (sym) => select(sym, 'mover'));
   const book = new BookView($('book'), $('book-empty'), $('book-sym'), store);
