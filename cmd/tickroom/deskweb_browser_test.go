@@ -103,8 +103,8 @@ func TestBrowserDeskDecimals(t *testing.T) {
 		waitJS("chip at 5", `(() => { const p = document.querySelector('[aria-label="Chat messages"] [data-sym="EURUSD"] .chip-price'); return p && /^\d\.\d{5}$/.test(p.textContent); })()`))
 	if hasBook {
 		run(t, page, 10*time.Second, waitJS("book at 5 and best = board", `(() => {
-			const r = document.querySelector('[aria-label="Order book"] tbody tr');
-			return r && r.children[1].textContent === '1.08407' && r.children[2].textContent === '1.08413';
+			const bid = document.querySelector('[aria-label="Order book"] tr[data-best="bid"] td'), ask = document.querySelector('[aria-label="Order book"] tr[data-best="ask"] td');
+			return bid && ask && bid.textContent === '1.08407' && ask.textContent === '1.08413';
 		})()`))
 	} else {
 		run(t, page, 5*time.Second, waitJS("no book data", `!document.getElementById('book-empty').hidden && document.getElementById('book-empty').textContent === 'No book data'`))
@@ -495,7 +495,7 @@ func TestBrowserDeskChart(t *testing.T) {
 		chromedp.Evaluate(`tickroomChart.chart.timeScale().scrollToPosition(-60, false)`, nil),
 		waitJS("Back to live shown", `!document.getElementById('live').hidden`),
 		chromedp.Click(`#live`, chromedp.ByQuery),
-		waitJS("back at live", `document.getElementById('live').hidden && tickroomChart.chart.timeScale().scrollPosition() > -2`))
+		waitJS("back at live", `document.getElementById('live').hidden && tickroomChart.chart.timeScale().scrollPosition() > -1`))
 	// 5m: the same minutes in five-minute bars (24 or 25 of them).
 	run(t, page, 10*time.Second, chromedp.Click(`[aria-label="Interval"] button[data-iv="5m"]`, chromedp.ByQuery),
 		waitJS("5m bars", `document.getElementById('chart').dataset.interval === '5m' && +document.getElementById('chart').dataset.bars >= 24 && +document.getElementById('chart').dataset.bars <= 26`))
@@ -583,3 +583,46 @@ func TestBrowserDeskKeyboard(t *testing.T) {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// TestBrowserDeskHistory needs the PROTOCOL §4 back end (simulated
+// history, book.<SYM>): on a fresh start every interval opens with at
+// least 500 bars within 3 s, scrolling left pages older bars in, and the
+// order book's best levels agree with the board's bid and ask.
+func TestBrowserDeskHistory(t *testing.T) {
+	findChromium(t)
+	if !protocol.KnownKind("book") {
+		t.Skip("needs the book.<SYM> kind and candle history by interval (PROTOCOL §4 back end)")
+	}
+	cfg := testConfig(t)
+	cfg.Feeds = true
+	n := startNode(t, cfg)
+	page := newPage(t)
+	run(t, page, 30*time.Second, viewport(1440, 900), chromedp.Navigate(n.URL()+"/?name=ana#symbol=EURUSD&interval=1m&room=lobby"), waitState("connected"))
+	for _, iv := range []string{"1m", "5m", "15m", "1h", "1D"} {
+		start := time.Now()
+		run(t, page, 10*time.Second, chromedp.Click(`[aria-label="Interval"] button[data-iv="`+iv+`"]`, chromedp.ByQuery),
+			waitJS(iv+" bars", `document.getElementById('chart').dataset.interval === '`+iv+`' && +document.getElementById('chart').dataset.bars >= 500`))
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%s: 500 bars after %v, want within 3 s", iv, d)
+		}
+		var legend string
+		run(t, page, 5*time.Second, chromedp.Evaluate(`document.getElementById('ohlc').textContent`, &legend))
+		if !regexpMatch(`O \d\.\d{5}`, legend) {
+			t.Errorf("%s legend %q: want O at five decimals", iv, legend)
+		}
+	}
+	// Scrolling into the past pages older bars in.
+	var before int
+	run(t, page, 10*time.Second, chromedp.Click(`[aria-label="Interval"] button[data-iv="1m"]`, chromedp.ByQuery),
+		waitJS("1m", `document.getElementById('chart').dataset.interval === '1m' && +document.getElementById('chart').dataset.bars >= 500`),
+		chromedp.Evaluate(`+document.getElementById('chart').dataset.bars`, &before),
+		chromedp.Evaluate(`tickroomChart.chart.timeScale().setVisibleLogicalRange({from: 0, to: 80})`, nil),
+		waitJS("older bars paged in", fmt.Sprintf(`+document.getElementById('chart').dataset.bars > %d`, before)))
+	// The book's best bid and ask are the board's.
+	run(t, page, 15*time.Second, waitJS("book best = board", `(() => {
+		const bid = document.querySelector('[aria-label="Order book"] tr[data-best="bid"] td'), ask = document.querySelector('[aria-label="Order book"] tr[data-best="ask"] td');
+		const b = document.querySelector('[aria-label="Tickers"] tr[data-sym="EURUSD"]');
+		return bid && ask && b && bid.textContent === b.querySelector('.c-bid').textContent && ask.textContent === b.querySelector('.c-ask').textContent;
+	})()`))
+	screenshot(t, page, "history")
+}

@@ -294,11 +294,11 @@ export class ChartView {
   /** "Back to live" shows once the newest bar is scrolled out of view. */
   updateLive() {
     if (!this.chart) return;
-    const away = this.bars.size > 0 && this.chart.timeScale().scrollPosition() < -2;
+    const away = this.bars.size > 0 && this.chart.timeScale().scrollPosition() < -3;
     if (this.live.hidden === away) this.live.hidden = !away;
   }
 
-  toLive() { this.chart?.timeScale().scrollToRealTime(); this.live.hidden = true; }
+  toLive() { this.chart?.timeScale().scrollToPosition(0, false); this.live.hidden = true; }
 
   updateNote() {
     if (!this.loaded) return;

@@ -88,7 +88,7 @@ export function fmtVol(v) {
 /** A size (order book, prints): grouped, up to 4 decimals for fractional lots. */
 export function fmtSize(v) {
   if (typeof v !== 'number' || !Number.isFinite(v)) return '—';
-  if (Math.abs(v) >= 1e6) return fmtVol(v);
+  if (Math.abs(v) >= 1e4) return fmtVol(v);  // 41K, 1.2M: sizes stay short in narrow panels
   return num(0, Math.min(4, decimalsOf(v))).format(v);
 }
 

@@ -70,15 +70,20 @@ export class Movers {
   }
 }
 
-/** Depth ladder: the top `levels` bids and asks side by side, size bars
- *  scaled to the largest size shown. "No book data" until a book arrives. */
+/** Depth ladder: asks above (best ask lowest), the spread, bids below
+ *  (best bid first), each with a size bar scaled to the largest size
+ *  shown. "No book data" until a book arrives. */
 export class BookView {
   constructor(table, empty, titleEl, store, levels = 10) {
     this.table = table; this.tbody = table.tBodies[0]; this.empty = empty; this.titleEl = titleEl;
-    this.store = store; this.levels = levels; this.sym = null; this.rows = [];
+    this.store = store; this.levels = levels; this.sym = null; this.key = '';
+    // The spread stays in the middle of the view, unless the user is looking around.
+    this.box = table.parentElement; this.held = false;
+    this.box.addEventListener('pointerenter', () => { this.held = true; });
+    this.box.addEventListener('pointerleave', () => { this.held = false; });
   }
 
-  show(sym) { this.sym = sym; this.titleEl.textContent = sym || ''; this.render(); }
+  show(sym) { this.sym = sym; this.titleEl.textContent = sym || ''; this.key = ''; this.render(); }
 
   render() {
     const it = this.sym && this.store.get(this.sym);
@@ -86,27 +91,36 @@ export class BookView {
     const has = !!(b && (b.bids.length || b.asks.length));
     this.table.classList.toggle('none', !has);
     this.empty.hidden = has;
-    if (!has) return;
-    const n = Math.min(this.levels, Math.max(b.bids.length, b.asks.length));
-    while (this.rows.length < n) {
-      const tr = el('tr');
-      const c = [el('td', 'bsz'), el('td', 'bid'), el('td', 'ask'), el('td', 'asz')];
-      tr.append(...c);
-      this.tbody.append(tr);
-      this.rows.push({tr, c, t: ['', '', '', ''], w: ['', '']});
-    }
-    while (this.rows.length > n) this.rows.pop().tr.remove();
-    let max = 0;
-    for (let i = 0; i < n; i++) max = Math.max(max, b.bids[i]?.[1] || 0, b.asks[i]?.[1] || 0);
+    if (!has) { if (this.key) { this.tbody.replaceChildren(); this.key = ''; } return; }
     const s = this.store, sym = this.sym;
-    for (let i = 0; i < n; i++) {
-      const r = this.rows[i], bid = b.bids[i], ask = b.asks[i];
-      const t = [bid ? fmtSize(bid[1]) : '', bid ? s.fmt(sym, bid[0]) : '', ask ? s.fmt(sym, ask[0]) : '', ask ? fmtSize(ask[1]) : ''];
-      for (let k = 0; k < 4; k++) if (r.t[k] !== t[k]) { r.t[k] = t[k]; r.c[k].textContent = t[k]; }
-      const w = [bid && max ? Math.round((bid[1] / max) * 100) + '%' : '0%', ask && max ? Math.round((ask[1] / max) * 100) + '%' : '0%'];
-      if (r.w[0] !== w[0]) { r.w[0] = w[0]; r.c[0].style.setProperty('--w', w[0]); }
-      if (r.w[1] !== w[1]) { r.w[1] = w[1]; r.c[3].style.setProperty('--w', w[1]); }
+    const asks = b.asks.slice(0, this.levels), bids = b.bids.slice(0, this.levels);
+    let max = 0;
+    for (const l of asks) max = Math.max(max, l[1]);
+    for (const l of bids) max = Math.max(max, l[1]);
+    const key = asks.map((l) => l.join(':')).join('|') + '#' + bids.map((l) => l.join(':')).join('|') + '#' + s.decimals(sym);
+    if (key === this.key) return;
+    this.key = key;
+    const rows = [];
+    const row = (l, side, best) => {
+      const tr = el('tr', side + (best ? ' best' : ''), null, best ? {'data-best': side} : null);
+      const size = el('td', 'sz');
+      size.textContent = fmtSize(l[1]);
+      size.style.setProperty('--w', (max ? Math.round((l[1] / max) * 100) : 0) + '%');
+      tr.append(el('td', 'px', s.fmt(sym, l[0])), size);
+      return tr;
+    };
+    for (let i = asks.length - 1; i >= 0; i--) rows.push(row(asks[i], 'ask', i === 0));
+    if (asks.length && bids.length) {
+      const tr = el('tr', 'spread');
+      const td = el('td', '', 'Spread ' + s.fmt(sym, asks[0][0] - bids[0][0]), {colspan: '2'});
+      tr.append(td);
+      rows.push(tr);
     }
+    bids.forEach((l, i) => rows.push(row(l, 'bid', i === 0)));
+    // One snapshot replaces the last; rebuilt only when what it shows changed.
+    this.tbody.replaceChildren(...rows);
+    const mid = this.tbody.querySelector('tr.spread');
+    if (mid && !this.held && this.box.scrollHeight > this.box.clientHeight) this.box.scrollTop = mid.offsetTop - (this.box.clientHeight - mid.offsetHeight) / 2;
   }
 }
 
