@@ -538,6 +538,35 @@ func TestBrowserDeskKeyboard(t *testing.T) {
 	if flashing != 0 || !neutral {
 		t.Errorf("unchanged USDJPY: %d flashing cells, zero change neutral: %v", flashing, neutral)
 	}
+	// Sorted by Last, the rows hold still while the pointer is on the board,
+	// and re-sort once it leaves.
+	order := `[...document.querySelectorAll('[aria-label="Tickers"] tbody tr')].map(r => r.dataset.sym).join(',')`
+	mouseAt := func(sel string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var box []float64
+			if err := chromedp.Evaluate(`(() => { const r = document.querySelector(`+jsonString(t, sel)+`).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`, &box).Do(ctx); err != nil {
+				return err
+			}
+			return chromedp.MouseEvent("mouseMoved", box[0], box[1]).Do(ctx)
+		})
+	}
+	run(t, page, 10*time.Second, chromedp.Click(`[aria-label="Tickers"] thead button[data-key="last"]`, chromedp.ByQuery),
+		waitJS("sorted by last", order+` === 'BTCUSD,USDJPY,EURUSD'`),
+		mouseAt(`[aria-label="Tickers"] tr[data-sym="EURUSD"]`))
+	publishJSON(t, nc, "market.EURUSD", `{"symbol":"EURUSD","price":99999.5,"time":"`+nowRFC3339()+`"}`)
+	var held string
+	run(t, page, 10*time.Second, waitJS("new price shown", `document.querySelector('[aria-label="Tickers"] tr[data-sym="EURUSD"] .c-last').textContent.startsWith('99,999')`),
+		chromedp.Sleep(2500*time.Millisecond), chromedp.Evaluate(order, &held))
+	if held != "BTCUSD,USDJPY,EURUSD" {
+		t.Errorf("rows re-sorted under the pointer: %s", held)
+	}
+	// Focus in the board holds the order too: the sort button has it.
+	run(t, page, 10*time.Second, mouseAt(`#chart`), chromedp.Sleep(300*time.Millisecond), chromedp.Evaluate(order, &held))
+	if held != "BTCUSD,USDJPY,EURUSD" {
+		t.Errorf("rows re-sorted while focus was in the board: %s", held)
+	}
+	run(t, page, 10*time.Second, chromedp.Evaluate(`document.activeElement.blur()`, nil), waitJS("re-sorted once pointer and focus left", order+` === 'EURUSD,BTCUSD,USDJPY'`),
+		chromedp.Click(`[aria-label="Tickers"] thead button[data-key="sym"]`, chromedp.ByQuery))
 	// Filter with no match says so.
 	run(t, page, 5*time.Second, chromedp.SendKeys(byName("Filter symbols"), "qqqq"),
 		waitJS("empty filter message", `!document.getElementById('board-empty').hidden && document.getElementById('board-empty').textContent.includes('QQQQ')`))
