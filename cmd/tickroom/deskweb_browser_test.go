@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -417,8 +418,10 @@ func TestBrowserDeskAxe(t *testing.T) {
 			if theme == "light" {
 				set = `document.documentElement.dataset.theme = 'light'`
 			}
-			// Animations off so a flash mid-way does not change a measured contrast.
-			run(t, page, 10*time.Second, viewport(s[0], s[1]), chromedp.Evaluate(set+`; document.body.classList.add('no-anim'); true`, nil), chromedp.Sleep(600*time.Millisecond))
+			// Reduced motion, as a user may ask: no flash mid-way changes a measured contrast.
+			run(t, page, 10*time.Second, viewport(s[0], s[1]),
+				emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-reduced-motion", Value: "reduce"}}),
+				chromedp.Evaluate(set+`; true`, nil), chromedp.Sleep(600*time.Millisecond))
 			var res []struct {
 				ID    string `json:"id"`
 				Help  string `json:"help"`
@@ -533,7 +536,7 @@ func TestBrowserDeskKeyboard(t *testing.T) {
 	var flashing int
 	var neutral bool
 	run(t, page, 5*time.Second, chromedp.Sleep(100*time.Millisecond),
-		chromedp.Evaluate(`document.querySelectorAll('[aria-label="Tickers"] tr[data-sym="USDJPY"] td.flash-up, [aria-label="Tickers"] tr[data-sym="USDJPY"] td.flash-down').length`, &flashing),
+		chromedp.Evaluate(`document.querySelector('[aria-label="Tickers"] tr[data-sym="USDJPY"] .c-last').getAnimations().length`, &flashing),
 		chromedp.Evaluate(`(() => { const c = document.querySelector('[aria-label="Tickers"] tr[data-sym="USDJPY"] .c-pct'); return c.textContent === '0.00%' && !c.classList.contains('up') && !c.classList.contains('down'); })()`, &neutral))
 	if flashing != 0 || !neutral {
 		t.Errorf("unchanged USDJPY: %d flashing cells, zero change neutral: %v", flashing, neutral)

@@ -50,6 +50,9 @@ export class Board {
 
   applyTheme() {
     this.colors = {up: cssColor('--up'), down: cssColor('--down')};
+    const fl = (c) => [{backgroundColor: c}, {backgroundColor: 'transparent'}];
+    this.flashUp = fl(cssColor('--flash-up')); this.flashDown = fl(cssColor('--flash-down'));
+    this.motion ||= typeof matchMedia === 'function' ? matchMedia('(prefers-reduced-motion: reduce)') : {matches: false};
     for (const r of this.rows.values()) r.drawnAt = 0;
   }
 
@@ -115,10 +118,9 @@ export class Board {
     }
     if (prevLast !== undefined && prevLast !== last && now - r.flashAt >= FLASH_MS && !r.tr.hidden) {
       r.flashAt = now;
-      const td = r.cells.last, up = it.price > (r.lastPrice ?? it.price);
-      td.classList.remove('flash-up', 'flash-down');
-      void td.offsetWidth;  // restart the animation
-      td.classList.add(up ? 'flash-up' : 'flash-down');
+      // The Web Animations API restarts a flash without forcing a layout.
+      const up = it.price > (r.lastPrice ?? it.price);
+      if (!this.motion.matches && r.cells.last.animate) r.cells.last.animate(up ? this.flashUp : this.flashDown, {duration: 450, easing: 'ease-out'});
     }
     r.lastPrice = it.price;
     this.setStale(r, now - it.time > STALE_MS);

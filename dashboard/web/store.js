@@ -3,7 +3,7 @@
 // analytics are kept here once. Events are applied as they arrive; readers
 // are told once per animation frame which symbols changed. Single-threaded
 // (the page's event loop); no DOM.
-import {inferDecimals, refDecimals, fmtPrice, parseTime} from './format.js';
+import {inferDecimals, refDecimals, fmtPrice, parseTime, DEFAULT_DECIMALS} from './format.js';
 
 export const TAPE_SIZE = 100;
 
@@ -26,7 +26,7 @@ export class PriceStore {
     if (!it) {
       it = {sym, price: NaN, bid: NaN, ask: NaN, bidSize: NaN, askSize: NaN, volume: NaN, size: NaN,
         time: NaN, open: NaN, hi: -Infinity, lo: Infinity, chg: NaN, pct: NaN,
-        ref: null, analytics: null, book: null, prints: [], seen: [], inferred: 2};
+        ref: null, analytics: null, book: null, prints: [], inferred: DEFAULT_DECIMALS};
       this.items.set(sym, it);
     }
     return it;
@@ -46,9 +46,10 @@ export class PriceStore {
   /** sym's price p formatted with sym's decimals. */
   fmt(sym, p) { return fmtPrice(p, this.decimals(sym)); }
 
+  /** Inferred decimals only grow: the most any seen price needed (cheap per tick). */
   see(it, ...vals) {
-    for (const v of vals) if (Number.isFinite(v)) { it.seen.push(v); if (it.seen.length > 64) it.seen.shift(); }
-    it.inferred = inferDecimals(it.seen);
+    const d = inferDecimals(vals);
+    if (d > it.inferred) it.inferred = d;
   }
 
   /** A market event's data (a tick); m is the event (its time stands in
