@@ -30,11 +30,13 @@ function loadLib() {
   return loading;
 }
 
-/** `history` with an interval: tickroom.js's history() sends only before
- *  and limit, so the request goes out whole through request() where the
- *  socket has it. */
+/** `history` with an interval. tickroom.js's history() sends only before
+ *  and limit, so the request goes out whole through the socket's request
+ *  tracker (which also carries it over the SSE fallback's HTTP history). */
 function historyReq(socket, channel, opts) {
-  if (typeof socket.request === 'function') return socket.request({op: 'history', channel, ...opts});
+  const msg = {op: 'history', channel, ...opts};
+  if (typeof socket.requests?.request === 'function') return socket.requests.request(msg);
+  if (typeof socket.request === 'function') return socket.request(msg);
   return socket.history(channel, opts);
 }
 
