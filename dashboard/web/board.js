@@ -89,7 +89,7 @@ export class Board {
     const canvas = el('canvas', 'spark', null, {width: '90', height: '24', 'aria-hidden': 'true'});
     sparkTd.append(canvas);
     tr.append(sparkTd);
-    const r = {sym, tr, cells, canvas, text: {}, flashAt: 0, hist: [], histAt: 0, drawnAt: 0, stale: false, sign: 0};
+    const r = {sym, tr, cells, canvas, text: {}, flashAt: 0, hist: [], histAt: 0, drawnAt: 0, stale: false, sign: ''};
     this.rows.set(sym, r);
     tr.hidden = !this.matches(sym);
     if (sym === this.selected) tr.setAttribute('aria-current', 'true');
@@ -110,11 +110,11 @@ export class Board {
     this.set(r, 'bid', s.fmt(sym, it.bid));
     this.set(r, 'ask', s.fmt(sym, it.ask));
     this.set(r, 'vol', fmtVol(it.volume));
-    // The colour follows the change as shown: a change that rounds to zero is neutral.
-    const sign = shownSign(pct) || shownSign(chg);
-    if (r.sign !== sign) {
-      r.sign = sign;
-      for (const k of ['chg', 'pct']) { r.cells[k].classList.toggle('up', sign > 0); r.cells[k].classList.toggle('down', sign < 0); }
+    // Each cell's colour follows its own text: a value shown as zero is neutral.
+    const signs = [shownSign(chg), shownSign(pct)];
+    if (r.sign !== signs.join()) {
+      r.sign = signs.join();
+      ['chg', 'pct'].forEach((k, i) => { r.cells[k].classList.toggle('up', signs[i] > 0); r.cells[k].classList.toggle('down', signs[i] < 0); });
     }
     if (prevLast !== undefined && prevLast !== last && now - r.flashAt >= FLASH_MS && !r.tr.hidden) {
       r.flashAt = now;
