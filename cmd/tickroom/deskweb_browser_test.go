@@ -634,6 +634,7 @@ func TestBrowserDeskHistory(t *testing.T) {
 		start := time.Now()
 		run(t, page, 10*time.Second, chromedp.Click(`[aria-label="Interval"] button[data-iv="`+iv+`"]`, chromedp.ByQuery),
 			waitJS(iv+" bars", `document.getElementById('chart').dataset.interval === '`+iv+`' && +document.getElementById('chart').dataset.bars >= 500`))
+		t.Logf("%s: %s bars shown %v after the click", iv, ">= 500", time.Since(start).Round(time.Millisecond))
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("%s: 500 bars after %v, want within 3 s", iv, d)
 		}
