@@ -295,6 +295,7 @@ func (c *conn) finish() {
 const maxOutFrame = 64 << 10
 
 func (c *conn) writeBatch(batch []*hub.Event) error {
+	c.s.metrics.observeBatch(len(batch))
 	ws := c.ws
 	for start := 0; start < len(batch); {
 		_ = ws.SetWriteDeadline(time.Now().Add(writeWait))
@@ -320,12 +321,14 @@ func (c *conn) writeBatch(batch []*hub.Event) error {
 			_, _ = w.Write(f)
 			n += len(f)
 		}
+		frame := batch[start:i]
 		start = i
 		if err := w.Close(); err != nil {
 			return err
 		}
 		c.s.metrics.framesOut.Add(1)
 		c.s.metrics.bytesOut.Add(int64(n))
+		c.s.metrics.frameWritten(frame, time.Now())
 	}
 	return nil
 }

@@ -301,10 +301,13 @@ func (st *sseStream) writeLoop(w *bufio.Writer) {
 		case <-client.Ready():
 			batch = client.Drain(batch[:0])
 			buf = st.appendBatch(buf[:0], batch)
+			s.metrics.observeBatch(len(batch))
+			oldest := oldestReceived(batch)
 			clear(batch)
 			if st.flush(w, buf) != nil {
 				return
 			}
+			s.metrics.fanoutSince(oldest, time.Now())
 		case <-ping.C:
 			if st.flush(w, append(buf[:0], ": ping\n\n"...)) != nil {
 				return

@@ -26,12 +26,14 @@ var _ hub.Upstream = (*upstream)(nil)
 
 func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), error) {
 	sub, err := u.bus.SubscribeLive(pattern, func(m natsbus.Msg) {
+		received := time.Now()
 		ev, err := u.encode(m)
 		if err != nil {
 			u.reject(m.Subject, err)
 			return
 		}
 		u.metrics.eventIn(protocol.Kind(ev.Channel))
+		ev.Received = received.UnixNano()
 		deliver(ev)
 	})
 	if err != nil {
