@@ -247,8 +247,12 @@ func (c gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	g := c.g
-	gauge := func(d *prometheus.Desc, v int64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v)) }
-	count := func(d *prometheus.Desc, v int64) { ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v)) }
+	gauge := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	count := func(d *prometheus.Desc, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
 	gauge(descConnections, g.connections)
 	gauge(descSubscriptions, g.subscriptions)
 	gauge(descTopics, g.topics)
