@@ -102,6 +102,7 @@ type JWTVerifier struct {
 
 	ctx  context.Context // ends with Close; bounds JWKS fetches
 	stop context.CancelFunc
+	idle func() // closes the JWKS client's idle connections; nil if none
 }
 
 // NewJWTVerifier builds a verifier, reading key files (or fetching the
@@ -155,9 +156,14 @@ func NewJWTVerifier(cfg JWTConfig) (*JWTVerifier, error) {
 	return v, nil
 }
 
-// Close stops the JWKS refresh goroutine, if any. Verify keeps working
-// with the keys it has.
-func (v *JWTVerifier) Close() { v.stop() }
+// Close stops the JWKS refresh goroutine, if any, and drops its idle HTTP
+// connections. Verify keeps working with the keys it has.
+func (v *JWTVerifier) Close() {
+	v.stop()
+	if v.idle != nil {
+		v.idle()
+	}
+}
 
 func (v *JWTVerifier) usePEM(cfg JWTConfig) error {
 	data, name := cfg.PublicKeyPEM, "public key"
@@ -206,7 +212,10 @@ func (v *JWTVerifier) useJWKSURL(cfg JWTConfig) error {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: jwksHTTPTimeout}
+		// Its own transport, so Close can drop its idle connections.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		client = &http.Client{Timeout: jwksHTTPTimeout, Transport: tr}
+		v.idle = tr.CloseIdleConnections
 	}
 	noErrorFirst := false // an unreachable or broken JWKS at start is a configuration error
 	remote, err := jwkset.NewStorageFromHTTP(cfg.JWKSURL, jwkset.HTTPClientStorageOptions{
