@@ -48,6 +48,7 @@ type metrics struct {
 // kindStat counts a channel kind's accepted producer events and when the
 // last one arrived: producer health at a glance.
 type kindStat struct {
+	label  string // the kind label's value: protocol's KindTraits.Metric
 	events atomic.Int64
 	last   atomic.Int64 // unix nanoseconds
 }
@@ -68,7 +69,7 @@ func newMetrics() *metrics {
 		})},
 		fanout: histogram{prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tickroom_fanout_delay_seconds",
-			Help: "Time from the gateway receiving an event from NATS to the socket write that carried it, once per frame (its oldest event).",
+			Help: "Time from the gateway receiving an event from NATS to the end of the socket write that carried it, once per writer batch (its oldest event).",
 			// The writer's coalescing window is a few ms; the tail is
 			// what a loaded gateway adds.
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
@@ -79,8 +80,8 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12), // 1 … 2048
 		}),
 	}
-	for _, k := range protocol.KindNames() {
-		m.kinds[k] = &kindStat{}
+	for _, k := range protocol.Kinds() {
+		m.kinds[k.Name] = &kindStat{label: k.Metric}
 	}
 	m.invalids = newLabelled("tickroom_invalid_messages_total", "Producer messages dropped for breaking their schema, by subject.", "subject")
 	m.closes = newLabelled("tickroom_closes_total", "Connections closed by the server, by close code.", "code")
@@ -102,8 +103,8 @@ func newMetrics() *metrics {
 		&m.invalids, &m.closes, &m.errors,
 		m.ackLatency.h, m.fanout.h, m.batch,
 	)
-	for k, st := range m.kinds {
-		labels := prometheus.Labels{"kind": k}
+	for _, st := range m.kinds {
+		labels := prometheus.Labels{"kind": st.label}
 		m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "tickroom_events_in_total", Help: "Producer events accepted from NATS, by kind.", ConstLabels: labels,
@@ -137,7 +138,7 @@ func (m *metrics) invalid(subject string) { m.invalids.inc(subject) }
 // from NATS to the socket write that carried it.
 func (m *metrics) observeFanoutDelay(d time.Duration) { m.fanout.observe(d) }
 
-// frameWritten records the fan-out delay of a frame written at now: that
+// frameWritten records the fan-out delay of a batch written at now: that
 // of its oldest event from NATS.
 func (m *metrics) frameWritten(events []*hub.Event, now time.Time) {
 	m.fanoutSince(oldestReceived(events), now)
@@ -236,7 +237,7 @@ var (
 // gaugeCollector exposes one scrape's gauges.
 type gaugeCollector struct {
 	g     gauges
-	kinds []string
+	kinds map[string]*kindStat // for the kind label
 }
 
 func (c gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -264,8 +265,8 @@ func (c gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descNATSReady, ready)
 	count(descConflated, g.conflated)
 	count(descSlowCloses, g.slowCloses)
-	for _, k := range c.kinds {
-		ch <- prometheus.MustNewConstMetric(descOutByKind, prometheus.CounterValue, float64(g.outByKind[k]), k)
+	for name, st := range c.kinds {
+		ch <- prometheus.MustNewConstMetric(descOutByKind, prometheus.CounterValue, float64(g.outByKind[name]), st.label)
 	}
 }
 
@@ -273,7 +274,7 @@ func (c gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 // text format (client_golang's encoder).
 func (m *metrics) write(w io.Writer, g gauges) {
 	scrape := prometheus.NewRegistry()
-	scrape.MustRegister(gaugeCollector{g: g, kinds: m.kindNames()})
+	scrape.MustRegister(gaugeCollector{g: g, kinds: m.kinds})
 	families, err := prometheus.Gatherers{m.reg, scrape}.Gather()
 	if err != nil {
 		// Gather still returns what it could; the error names the rest.

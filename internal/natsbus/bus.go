@@ -92,6 +92,8 @@ type Bus struct {
 
 	kvMu sync.Mutex
 	kv   jetstream.KeyValue
+
+	presence presenceView // presence.go: every gateway's snapshot, from a KV watch
 }
 
 // Connect connects to NATS and declares the streams. It fails only on bad

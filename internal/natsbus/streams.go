@@ -3,19 +3,20 @@ package natsbus
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // Stream and bucket names. They are part of the deployment (operators see
 // them in `nats stream ls`), so they do not change lightly.
 const (
-	streamChat    = "CHAT"
-	streamAlerts  = "ALERTS"
-	streamCandles = "CANDLES"
-	streamLast    = "LAST"
+	streamChat    = protocol.StreamChat
+	streamAlerts  = protocol.StreamAlerts
+	streamCandles = protocol.StreamCandles
+	streamLast    = protocol.StreamLast
 
 	presenceBucket = "tickroom_presence"
 	// presenceStream and presenceFilter are how JetStream stores the bucket;
@@ -24,50 +25,12 @@ const (
 	presenceFilter = "$KV." + presenceBucket + ".>"
 )
 
-// kindStream maps a subject kind (its first token) to the stream storing it.
-var kindStream = map[string]string{
-	"chat":      streamChat,
-	"alert":     streamAlerts,
-	"candle":    streamCandles,
-	"market":    streamLast,
-	"analytics": streamLast,
-	"feed":      streamLast,
-}
-
-// PersistedKind reports whether kind keeps a sequenced history (chat, alert,
-// candle): such channels have seq, replay and history.
-func PersistedKind(kind string) bool {
-	s := kindStream[kind]
-	return s != "" && s != streamLast
-}
-
-// LastValueKind reports whether kind keeps only the last value per subject
-// (market, analytics, feed).
-func LastValueKind(kind string) bool { return kindStream[kind] == streamLast }
-
-// kindOf returns the first token of a subject or pattern.
-func kindOf(subject string) string {
-	kind, _, _ := strings.Cut(subject, ".")
-	return kind
-}
-
-// streamFor returns the stream that stores subject (a literal subject or a
-// pattern whose first token is a literal kind).
-func streamFor(subject string) (string, error) {
-	if s := kindKnownStream(subject); s != "" {
-		return s, nil
-	}
-	return "", fmt.Errorf("%w: %q", ErrNotStored, subject)
-}
-
-func kindKnownStream(subject string) string { return kindStream[kindOf(subject)] }
-
 // streamConfigs is the declared shape of every stream, built from Config.
 func (c *Config) streamConfigs() []jetstream.StreamConfig {
 	return []jetstream.StreamConfig{
 		{
 			Name:        streamChat,
-			Subjects:    []string{"chat.>"},
+			Subjects:    protocol.StreamSubjects(streamChat),
 			Storage:     jetstream.FileStorage,
 			Replicas:    c.Replicas,
 			MaxAge:      c.ChatMaxAge,
@@ -76,7 +39,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 		{
 			Name:              streamAlerts,
-			Subjects:          []string{"alert.>"},
+			Subjects:          protocol.StreamSubjects(streamAlerts),
 			Storage:           jetstream.FileStorage,
 			Replicas:          c.Replicas,
 			MaxMsgsPerSubject: 1000,
@@ -85,7 +48,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 		{
 			Name:     streamCandles,
-			Subjects: []string{"candle.>"},
+			Subjects: protocol.StreamSubjects(streamCandles),
 			Storage:  jetstream.FileStorage,
 			Replicas: c.Replicas,
 			// A bar in progress is re-sent as it changes (about every 2s),
@@ -97,7 +60,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 		{
 			Name:     streamLast,
-			Subjects: []string{"market.>", "analytics.>", "feed.>"},
+			Subjects: protocol.StreamSubjects(streamLast),
 			Storage:  jetstream.FileStorage,
 			Replicas: c.Replicas,
 			// A few per subject, not one: producer messages are stored
@@ -110,6 +73,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			Duplicates:  time.Second,
 			AllowDirect: true,
 		},
+		c.barsStreamConfig(), // candles.go
 	}
 }
 
