@@ -116,6 +116,18 @@ func TestMetricsExposition(t *testing.T) {
 	if v := metricValue(t, n, `tickroom_events_in_total{kind="alert"}`); v != 0 {
 		t.Errorf(`tickroom_events_in_total{kind="alert"} = %d: every kind is exported from the start, at 0`, v)
 	}
+	// A late subscriber gets AAPL's last value from the gateway's cache:
+	// that wait is not fan-out delay and is not counted.
+	before := metricValue(t, n, "tickroom_fanout_delay_seconds_count")
+	late := dial(t, n, "late", dialOpts{})
+	late.welcome()
+	late.subscribe("market.AAPL")
+	late.waitEvent("AAPL's last value", func(m msg) bool { return m.Channel == "market.AAPL" })
+	late.ping() // the writer is past the batch that carried it
+	if after := metricValue(t, n, "tickroom_fanout_delay_seconds_count"); after != before {
+		t.Errorf("tickroom_fanout_delay_seconds_count went from %d to %d for a cached last value", before, after)
+	}
+
 	// tickroom_closes_total{code} has series only once the server closed a
 	// connection; reliability_test and security_test check those.
 	if t.Failed() {
