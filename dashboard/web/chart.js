@@ -30,15 +30,8 @@ function loadLib() {
   return loading;
 }
 
-/** `history` with an interval. tickroom.js's history() sends only before
- *  and limit, so the request goes out whole through the socket's request
- *  tracker (which also carries it over the SSE fallback's HTTP history). */
-function historyReq(socket, channel, opts) {
-  const msg = {op: 'history', channel, ...opts};
-  if (typeof socket.requests?.request === 'function') return socket.requests.request(msg);
-  if (typeof socket.request === 'function') return socket.request(msg);
-  return socket.history(channel, opts);
-}
+/** `history` with an interval (and before as a time) on a candle channel. */
+function historyReq(socket, channel, opts) { return socket.history(channel, opts); }
 
 export class ChartView {
   /** @param o {container, title, legend (the OHLC line), note, live (button), socket, store, onView(state)} */
