@@ -59,6 +59,9 @@ func (ss *Session) serve(req *protocol.Request) (ok []byte, perr *protocol.Error
 	case protocol.OpPublish:
 		return ss.publish(ctx, req)
 	case protocol.OpHistory:
+		if protocol.Kind(req.Channel) == protocol.KindCandle {
+			return ss.s.candleHistory(ctx, ss.id, req) // candles.go
+		}
 		if perr := ss.s.mayRead(ss.id, req.Channel); perr != nil {
 			return nil, perr
 		}

@@ -226,6 +226,9 @@ func (s *Server) httpHistory(c *fiber.Ctx) error {
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "channel is not URL-encoded properly")
 	}
+	if protocol.Kind(channel) == protocol.KindCandle {
+		return s.httpCandleHistory(c, id, channel) // candles.go
+	}
 	req := protocol.Request{Op: protocol.OpHistory, Channel: channel}
 	if v := c.Query("before"); v != "" {
 		if req.Before, err = strconv.ParseUint(v, 10, 64); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickroom/tickroom/dashboard/hub"
 	"github.com/tickroom/tickroom/internal/auth"
+	"github.com/tickroom/tickroom/internal/lograte"
 	"github.com/tickroom/tickroom/internal/natsbus"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
@@ -84,7 +85,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	s.presence = newPresenceLoop(s)
 	up := &upstream{
 		bus: bus, maxSize: cfg.MaxPayloadBytes, metrics: s.metrics,
-		log: &rateLog{logger: s.log, interval: 5 * time.Second},
+		log: &lograte.Limiter{Logger: s.log, Every: 5 * time.Second},
 	}
 	s.up = up
 	s.chat = newChatOps(s)

@@ -362,8 +362,10 @@ func TestSessionCloseReasons(t *testing.T) {
 		ss.handleFrame([]byte(`{"op":"subscribe","id":1,"channel":"chat.lobby"}`))
 		tr.waitFrames(t, 2)
 		tr.gate.Lock()
+		// 300 KB: more than the queue even after the writer took one
+		// full write buffer (64 KiB) into a batch stuck at the gate.
 		big := strings.Repeat("x", 3000)
-		for i := uint64(1); i <= 40; i++ {
+		for i := uint64(1); i <= 100; i++ {
 			bus.store(chatMsg(t, i, big))
 		}
 		tr.gate.Unlock()

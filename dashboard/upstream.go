@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
+	"github.com/tickroom/tickroom/internal/lograte"
 	"github.com/tickroom/tickroom/internal/natsbus"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
@@ -20,9 +19,9 @@ type upstream struct {
 	bus     Bus
 	maxSize int
 	metrics *metrics
-	log     *rateLog
-	last    lastCaches // last values of the open last-value topics
-	chat    *chatOps   // chat stamps and edits (chatops.go)
+	log     *lograte.Limiter // invalid producer messages: one line per interval
+	last    lastCaches       // last values of the open last-value topics
+	chat    *chatOps         // chat stamps and edits (chatops.go)
 }
 
 var _ hub.Upstream = (*upstream)(nil)
@@ -36,14 +35,20 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 		cache = u.last.open(pattern)
 	}
 	sub, err := u.bus.SubscribeLive(pattern, func(m natsbus.Msg) {
+		received := time.Now()
 		ev, err := u.encode(m)
 		if err != nil {
 			u.reject(m.Subject, err)
 			return
 		}
 		u.metrics.eventIn(protocol.Kind(ev.Channel))
+		ev.Received = received.UnixNano()
 		if cache != nil {
-			cache.put(ev)
+			// The cache hands this value to later subscribers; without a
+			// receive time, their wait does not count as fan-out delay.
+			last := *ev
+			last.Received = 0
+			cache.put(&last)
 		}
 		deliver(ev)
 	})
@@ -127,32 +132,4 @@ func (u *upstream) encode(m natsbus.Msg) (*hub.Event, error) {
 func (u *upstream) reject(subject string, err error) {
 	u.metrics.invalid(subject)
 	u.log.Warn("dropped invalid producer message", "subject", subject, "err", err)
-}
-
-// rateLog logs at most one line per key per interval, counting what it
-// skipped, so a hostile producer cannot flood the log.
-type rateLog struct {
-	logger   *slog.Logger
-	interval time.Duration
-
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
-}
-
-func (r *rateLog) Warn(msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.interval {
-		r.skipped++
-		r.mu.Unlock()
-		return
-	}
-	skipped := r.skipped
-	r.last, r.skipped = now, 0
-	r.mu.Unlock()
-	if skipped > 0 {
-		args = append(args, "suppressed", skipped)
-	}
-	r.logger.Warn(msg, args...)
 }

@@ -62,17 +62,20 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Tick is the payload of market.<SYMBOL>. Bid, Ask, Size and Volume are
-// optional: zero means absent and is omitted from the JSON. Volume is the
-// cumulative traded volume of the session; Size the size of this trade.
+// Tick is the payload of market.<SYMBOL>. Bid, Ask, Size, Volume, BidSize
+// and AskSize are optional: zero means absent and is omitted from the JSON.
+// Volume is the cumulative traded volume of the session; Size the size of
+// this trade; BidSize and AskSize the sizes quoted at Bid and Ask.
 type Tick struct {
-	Symbol string  `json:"symbol"`
-	Price  float64 `json:"price"`
-	Bid    float64 `json:"bid,omitempty"`
-	Ask    float64 `json:"ask,omitempty"`
-	Size   float64 `json:"size,omitempty"`
-	Volume float64 `json:"volume,omitempty"`
-	Time   Time    `json:"time,omitzero"`
+	Symbol  string  `json:"symbol"`
+	Price   float64 `json:"price"`
+	Bid     float64 `json:"bid,omitempty"`
+	Ask     float64 `json:"ask,omitempty"`
+	Size    float64 `json:"size,omitempty"`
+	Volume  float64 `json:"volume,omitempty"`
+	BidSize float64 `json:"bid_size,omitempty"`
+	AskSize float64 `json:"ask_size,omitempty"`
+	Time    Time    `json:"time,omitzero"`
 }
 
 // Validate applies the gateway's rules for market payloads — the schema

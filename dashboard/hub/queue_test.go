@@ -94,7 +94,7 @@ func TestReplayIsStrict(t *testing.T) {
 	}
 }
 
-func TestSetLastSeqDropsOld(t *testing.T) {
+func TestSkipToDropsOld(t *testing.T) {
 	h, up := newTestHub(t, Config{Linger: tinyLinger})
 	c := mustRegister(t, h, "c", "")
 

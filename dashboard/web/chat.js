@@ -25,8 +25,8 @@ export const GAP_TEXT = 'earlier messages are no longer available';
 
 export class Chat {
   /** @param o {socket, list, form, input, room (select), presence (ul), presenceCount,
-   *            title?, price(sym) → number|undefined, onSymbol(sym), onRef(ref)?,
-   *            doc? (document: its title shows the unread total), limit? (500)} */
+   *            title?, price(sym) → number|undefined, decimals(sym) → int|undefined, onSymbol(sym),
+   *            onRef(ref)?, doc? (document: its title shows the unread total), limit? (500)} */
   constructor(o) {
     Object.assign(this, o);
     this.limit = o.limit || LIMIT;
@@ -504,7 +504,7 @@ export class Chat {
     const card = el('button', 'ref-card', null, attrs);
     card.append(el('span', 'ref-sym', sym), ' ', el('time', 'ref-time', Number.isFinite(ts) ? new Date(ts).toLocaleString() : String(ref.time ?? '')));
     if (Number.isFinite(ref.price)) {
-      card.append(' ', el('span', 'ref-price', fmtPrice(ref.price)));
+      card.append(' ', el('span', 'ref-price', fmtPrice(ref.price, this.decimals?.(sym))));
       const since = el('span', 'ref-change', changeText(ref.price, this.price?.(sym)));
       card.append(' ', since);
       if (!this.refs.has(sym)) this.refs.set(sym, new Set());
@@ -520,7 +520,7 @@ export class Chat {
       if (m.index > at) this.appendMentions(div, text.slice(at, m.index));
       const sym = m[1];
       const chip = el('button', 'chip', '$' + sym, {type: 'button', 'data-sym': sym, title: 'Show ' + sym});
-      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym)));
+      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym), this.decimals?.(sym)));
       chip.append(' ', price);
       chips.push([sym, price]);
       div.append(chip);
@@ -553,7 +553,7 @@ export class Chat {
       }
       const set = this.chips.get(sym);
       if (!set) continue;
-      const text = fmtPrice(this.price?.(sym));
+      const text = fmtPrice(this.price?.(sym), this.decimals?.(sym));
       for (const span of set) if (span.textContent !== text) span.textContent = text;
     }
   }

@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/tickroom/tickroom/feeds"
-	"github.com/tickroom/tickroom/feeds/internal/lograte"
+	"github.com/tickroom/tickroom/internal/lograte"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
 

@@ -12,6 +12,8 @@
 //	ALERTS   alert.>                      history, replay (1000 per subject)
 //	CANDLES  candle.>                     history, replay (500 per subject)
 //	LAST     market.> analytics.> feed.>  last value per subject
+//	         ref.> book.>
+//	BARS     bars.<SYM>.<interval>        closed bars per interval (candles.go)
 //	KV tickroom_presence                  one presence snapshot per gateway
 //
 // The first token of a subject is its kind, and the kind alone picks the

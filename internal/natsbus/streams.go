@@ -73,6 +73,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			Duplicates:  time.Second,
 			AllowDirect: true,
 		},
+		c.barsStreamConfig(), // candles.go
 	}
 }
 

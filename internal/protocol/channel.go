@@ -21,6 +21,8 @@ const (
 	KindAlert     = "alert"
 	KindChat      = "chat"
 	KindFeed      = "feed"
+	KindRef       = "ref"  // instrument reference data, last value (PROTOCOL §4)
+	KindBook      = "book" // top of the order book, droppable last value (PROTOCOL §4)
 )
 
 // Stream names: the JetStream stream that stores each kind. They are part
@@ -60,6 +62,8 @@ var kindTable = []KindTraits{
 	{Name: KindMarket, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindMarket},
 	{Name: KindAnalytics, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindAnalytics},
 	{Name: KindFeed, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindFeed},
+	{Name: KindRef, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindRef},
+	{Name: KindBook, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindBook},
 	{Name: KindCandle, Persisted: true, Stream: StreamCandles, Metric: KindCandle},
 	{Name: KindAlert, Persisted: true, Stream: StreamAlerts, Metric: KindAlert},
 	{Name: KindChat, Persisted: true, Stream: StreamChat, Metric: KindChat},

@@ -162,6 +162,8 @@ func TestKindProperties(t *testing.T) {
 		{KindAlert, true, true, false, false},
 		{KindChat, true, true, false, false},
 		{KindFeed, true, false, true, true},
+		{KindRef, true, false, true, true},
+		{KindBook, true, false, true, true},
 		{"stocks", false, false, false, false},
 		{"", false, false, false, false},
 	}

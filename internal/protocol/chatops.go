@@ -131,8 +131,8 @@ func (r *Request) validateChatOp() *Error {
 	return nil
 }
 
-// Ref is the moment in the data a chat message points at.
-type Ref struct {
+// ChatRef is the moment in the data a chat message points at.
+type ChatRef struct {
 	Symbol   string   `json:"symbol"`
 	Time     string   `json:"time"`
 	Price    *float64 `json:"price,omitempty"`
@@ -145,11 +145,11 @@ var refIntervals = map[string]bool{"1m": true, "5m": true, "15m": true, "1h": tr
 // refFutureSlack tolerates a client clock slightly ahead of the server's.
 const refFutureSlack = time.Minute
 
-// ValidateRef checks a chat message's ref: a symbol token, a time (RFC
+// ValidateChatRef checks a chat message's ref: a symbol token, a time (RFC
 // 3339 or unix ms) not in the future, an optional finite positive price and
 // an optional known interval.
-func ValidateRef(raw json.RawMessage, now time.Time) *Error {
-	var ref Ref
+func ValidateChatRef(raw json.RawMessage, now time.Time) *Error {
+	var ref ChatRef
 	if len(raw) == 0 || trimJSONSpace(raw)[0] != '{' {
 		return NewError(CodeBadRequest, "data.ref must be an object")
 	}

@@ -342,6 +342,7 @@ export class Transport {
       } else if (msg.op === 'history') {
         const q = new URLSearchParams();
         if (msg.before !== undefined) q.set('before', msg.before);
+        if (msg.interval !== undefined) q.set('interval', msg.interval);
         if (msg.limit !== undefined) q.set('limit', msg.limit);
         if (tok) q.set('token', tok);
         res = await f(base + '/api/channels/' + encodeURIComponent(msg.channel) + '/history?' + q, init);
