@@ -211,7 +211,10 @@ func TestChatPriceAlertSurvivesRestart(t *testing.T) {
 	n2 := startNode(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = (&alerts.PriceAlerts{NC: n2.natsConnForTest(), Log: testLogger(t)}).Run(ctx) }()
+	go func() {
+		defer close(done)
+		_ = (&alerts.PriceAlerts{NC: n2.natsConnForTest(), Log: testLogger(t)}).Run(ctx)
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	ana = signedIn(t, n2, "ana")
 	if got := listOf(t, ana.mustOK(ana.request(map[string]any{"op": "alert_list"}))); len(got) != 1 {
