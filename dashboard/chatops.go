@@ -82,6 +82,9 @@ type chatOps struct {
 	keyMu sync.Mutex
 	key   []byte
 
+	roomsMu sync.Mutex
+	roomIdx map[string]*roomIndex // chatindex.go: carried rooms' seqs
+
 	mu sync.RWMutex
 	chatView
 	synced atomic.Bool // the watch has delivered the bucket's state

@@ -54,7 +54,7 @@ func (ss *Session) readFields(ctx context.Context, channel string) []any {
 	if err != nil {
 		return nil
 	}
-	unread, _, err := c.bus.CountAfter(ctx, channel, read)
+	unread, _, err := c.countAfter(ctx, channel, read)
 	if err != nil {
 		return nil
 	}
@@ -101,7 +101,7 @@ func (ss *Session) read(ctx context.Context, req *protocol.Request) ([]byte, *pr
 	if err != nil {
 		return nil, unavailable(err)
 	}
-	unread, _, err := c.bus.CountAfter(ctx, req.Channel, read)
+	unread, _, err := c.countAfter(ctx, req.Channel, read)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -139,7 +139,7 @@ func (ss *Session) rooms(ctx context.Context, req *protocol.Request) ([]byte, *p
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		unread, last, err := c.bus.CountAfter(ctx, room, read)
+		unread, last, err := c.countAfter(ctx, room, read)
 		if err != nil {
 			return nil, unavailable(err)
 		}

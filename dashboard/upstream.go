@@ -30,6 +30,7 @@ var _ hub.Upstream = (*upstream)(nil)
 // loads the topic's last values from JetStream once (after the live
 // subscription is in place, so nothing falls between the two).
 func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), error) {
+	deliver, roomLoaded, roomClosed := u.chat.indexRoom(pattern, deliver) // chat rooms: unread from memory (chatindex.go)
 	var cache *lastCache
 	if carriesLastValues(pattern) {
 		cache = u.last.open(pattern)
@@ -53,11 +54,13 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 		deliver(ev)
 	})
 	if err != nil {
+		roomClosed()
 		if cache != nil {
 			u.last.close(pattern, cache)
 		}
 		return nil, err
 	}
+	roomLoaded()
 	if cache != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), lastValueLoad)
 		if err := u.load(ctx, pattern, cache); err != nil {
@@ -68,6 +71,7 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 	}
 	return func() {
 		_ = sub.Unsubscribe()
+		roomClosed()
 		if cache != nil {
 			u.last.close(pattern, cache)
 		}
