@@ -84,3 +84,36 @@ func TestBrowserChatDesk(t *testing.T) {
 		waitJS("list emptied", `!document.querySelector('[aria-label="My price alerts"] button[data-alert]')`))
 	screenshot(t, ana, "chat-desk")
 }
+
+// TestBrowserChatModeration: a moderator deletes and mutes from the page;
+// the lobby shows recent alerts again after a reload.
+func TestBrowserChatModeration(t *testing.T) {
+	findChromium(t)
+	cfg := testConfig(t)
+	cfg.Moderators = []string{"mod"}
+	n := startNode(t, cfg)
+	nc := n.natsConnForTest()
+	b, _ := json.Marshal(map[string]any{"symbol": "AAPL", "price": 200})
+	_ = nc.Publish("market.AAPL", b)
+	alert := `{"symbol":"AAPL","level":"warn","text":"AAPL moved (before the reload)","time":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
+	if err := nc.Publish("alert.AAPL", []byte(alert)); err != nil {
+		t.Fatal(err)
+	}
+	mod := newPage(t)
+	run(t, mod, 30*time.Second, chromedp.Navigate(n.URL()+"/?name=mod"), waitState("connected"),
+		waitJS("alert in the lobby", `document.querySelector('[aria-label="Chat messages"]').textContent.includes('AAPL moved (before the reload)')`))
+	run(t, mod, 30*time.Second, chromedp.Reload(), waitState("connected"),
+		waitJS("alert in the lobby after the reload", `document.querySelector('[aria-label="Chat messages"]').textContent.includes('AAPL moved (before the reload)')`))
+
+	mal := signedIn(t, n, "mallory")
+	mal.publish("chat.lobby", "buy my course", "s1")
+	spam := `[...document.querySelectorAll('[aria-label="Chat messages"] li.msg')].find(li => li.textContent.includes('buy my course'))`
+	run(t, mod, 10*time.Second, waitJS("spam with moderator buttons", spam+`?.querySelector('button[data-act="delete"]')`),
+		chromedp.Evaluate(spam+`.querySelector('button[data-act="mute"]').click()`, nil),
+		waitJS("mute noted", `document.querySelector('[aria-label="Chat messages"]').textContent.includes('mallory was muted by mod')`),
+		chromedp.Evaluate(`[...document.querySelectorAll('[aria-label="Chat messages"] li.msg')].find(li => li.textContent.includes('buy my course')).querySelector('button[data-act="delete"]').click()`, nil),
+		waitJS("spam removed", `!document.querySelector('[aria-label="Chat messages"]').textContent.includes('buy my course')`))
+	if r := mal.request(map[string]any{"op": "publish", "channel": "chat.lobby", "data": map[string]any{"text": "again"}}); r.errCode() != "forbidden" {
+		t.Errorf("muted mallory publishes: %s, want forbidden", r.Raw)
+	}
+}

@@ -188,6 +188,7 @@ export class Chat {
     this.loadAlertHistory(channel, gen);
     this.unread.set(channel, {unread: 0, mentions: 0});
     this.renderUnread();
+    if (channel === 'chat.lobby') for (const o of this.room.options || []) if (o.value !== 'chat.lobby') this.loadSymbolAlerts(o.value.slice(5));
     s.subscribe(channel, {since: last}).then(() => {
       // Presence counts live subscriptions: ask once ours is in place.
       if (gen === this.gen) this.refreshPresence();
@@ -308,6 +309,8 @@ export class Chat {
       this.input.focus?.();
     } else if (what === 'delete') {
       this.socket.remove(this.channel, seq).catch((err) => this.note('Could not delete: ' + (err.message || err.code)));
+    } else if (what === 'mute') {
+      this.socket.mute(this.channel, m.user, 600).catch((err) => this.note('Could not mute: ' + (err.message || err.code)));
     }
   }
 
@@ -481,11 +484,12 @@ export class Chat {
       li.append(meta, el('div', 'text removed', 'message removed'));
       return li;
     }
-    const mine = !pending && !e.bot && e.user && e.user === this.socket.user && typeof e.seq === 'number' && !e.provisional;
-    if (mine) {
-      if (Date.now() - e.ts < EDIT_WINDOW) meta.append(' ', el('button', 'act', 'Edit', {type: 'button', 'data-act': 'edit', title: 'Edit (within 15 minutes)'}));
-      meta.append(' ', el('button', 'act', 'Delete', {type: 'button', 'data-act': 'delete'}));
-    }
+    const stored = !pending && typeof e.seq === 'number' && !e.provisional;
+    const mine = stored && !e.bot && e.user && e.user === this.socket.user;
+    const mod = stored && this.socket.welcome?.moderator === true;
+    if (mine && Date.now() - e.ts < EDIT_WINDOW) meta.append(' ', el('button', 'act', 'Edit', {type: 'button', 'data-act': 'edit', title: 'Edit (within 15 minutes)'}));
+    if (mine || mod) meta.append(' ', el('button', 'act', 'Delete', {type: 'button', 'data-act': 'delete'}));
+    if (mod && !mine && e.user) meta.append(' ', el('button', 'act', 'Mute 10 min', {type: 'button', 'data-act': 'mute', title: 'Mute ' + e.user + ' in this room for 10 minutes'}));
     li.append(meta);
     if (e.ref) li.append(this.refCard(e.ref));
     li.append(this.textWithChips(e.text, chips));
