@@ -173,7 +173,7 @@ func (p *PriceAlerts) run(ctx context.Context, js jetstream.JetStream, log *slog
 			for key, a := range alerts {
 				if a.alert.Firing != nil {
 					if at, err := time.Parse(time.RFC3339Nano, a.alert.Firing.At); err != nil || time.Since(at) > claimTimeout {
-						p.deliver(ctx, kv, key, a, log)
+						p.deliver(ctx, js, kv, key, a, log)
 						forget(key)
 					}
 				}
@@ -191,7 +191,7 @@ func (p *PriceAlerts) run(ctx context.Context, js jetstream.JetStream, log *slog
 							continue
 						}
 						forget(key)
-						p.fire(ctx, kv, key, a, t, log)
+						p.fire(ctx, js, kv, key, a, t, log)
 					}
 				}
 			}
@@ -200,7 +200,7 @@ func (p *PriceAlerts) run(ctx context.Context, js jetstream.JetStream, log *slog
 }
 
 // fire claims the alert and, when this evaluator won, delivers it.
-func (p *PriceAlerts) fire(ctx context.Context, kv jetstream.KeyValue, key string, a armed, t tick, log *slog.Logger) {
+func (p *PriceAlerts) fire(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, key string, a armed, t tick, log *slog.Logger) {
 	a.alert.Firing = &protocol.Firing{Price: t.price, Time: t.time, At: time.Now().UTC().Format(time.RFC3339Nano)}
 	raw, _ := json.Marshal(a.alert)
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -210,11 +210,11 @@ func (p *PriceAlerts) fire(ctx context.Context, kv jetstream.KeyValue, key strin
 		return // another evaluator claimed it, or the user deleted it
 	}
 	a.rev = rev
-	p.deliver(ctx, kv, key, a, log)
+	p.deliver(ctx, js, kv, key, a, log)
 }
 
 // deliver stores the price_alert event and removes the claimed alert.
-func (p *PriceAlerts) deliver(ctx context.Context, kv jetstream.KeyValue, key string, a armed, log *slog.Logger) {
+func (p *PriceAlerts) deliver(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, key string, a armed, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	f := a.alert.Firing
@@ -234,7 +234,6 @@ func (p *PriceAlerts) deliver(ctx context.Context, kv jetstream.KeyValue, key st
 	m := nats.NewMsg(ch)
 	m.Header.Set("Tickroom-Event", protocol.EventPriceAlert)
 	m.Data = data
-	js, _ := jetstream.New(p.NC)
 	if _, err := js.PublishMsg(ctx, m, jetstream.WithMsgID("price-alert-"+a.alert.ID)); err != nil {
 		log.Warn("price alert not delivered; retrying later", "alert", a.alert.ID, "err", err)
 		return // the claim stays; the sweep retries
