@@ -64,6 +64,10 @@ type amendment struct {
 	Edited  bool   `json:"edited,omitempty"`
 	Deleted bool   `json:"deleted,omitempty"`
 	By      string `json:"by,omitempty"`
+	// Of a deleted message, for its stand-in once it is erased (chaterase.go).
+	Author string    `json:"author,omitempty"`
+	Time   time.Time `json:"time,omitzero"`
+	MsgID  string    `json:"msgid,omitempty"`
 }
 
 // mute is a user's mute in a room.
@@ -310,6 +314,21 @@ func (u *upstream) encodeChat(m natsbus.Msg) (*hub.Event, error) {
 	switch {
 	case person && (m.Event == protocol.EventEdit || m.Event == protocol.EventDelete || m.Event == protocol.EventMute):
 		event = m.Event
+	case person && c.isDeleted(m.Subject, m.Seq):
+		// Deleted (and maybe erased: m is then its stand-in): who and
+		// when stay, the text and ref do not.
+		var d struct {
+			User  string `json:"user"`
+			MsgID string `json:"msgid,omitempty"`
+		}
+		if err := json.Unmarshal(m.Data, &d); err != nil || d.User == "" {
+			return nil, fmt.Errorf("%w: chat needs a user", protocol.ErrPayload)
+		}
+		out := map[string]any{"user": d.User, "deleted": true}
+		if d.MsgID != "" {
+			out["msgid"] = d.MsgID
+		}
+		data, _ = json.Marshal(out)
 	default:
 		if _, err := protocol.ValidatePayload(m.Subject, m.Data); err != nil {
 			return nil, err
@@ -352,6 +371,11 @@ func (u *upstream) encodeChat(m natsbus.Msg) (*hub.Event, error) {
 		Seq:     m.Seq,
 		Frame:   protocol.AppendEvent(make([]byte, 0, 96+len(m.Subject)+len(data)), m.Subject, event, m.Seq, t, data),
 	}, nil
+}
+
+func (c *chatOps) isDeleted(room string, seq uint64) bool {
+	a, ok := c.amendmentOf(room, seq)
+	return ok && a.Deleted
 }
 
 // mayReadUser keeps user.<name> to its user: no other user, and no
@@ -548,7 +572,14 @@ func (ss *Session) deleteMsg(ctx context.Context, req *protocol.Request) ([]byte
 	if !author && !ss.s.isModerator(ss.id) {
 		return nil, protocol.NewError(protocol.CodeForbidden, "only the author or a moderator may delete a message")
 	}
-	if err := c.putAmendment(ctx, req.Channel, req.Seq, amendment{Deleted: true, By: ss.id.User}); err != nil {
+	var orig struct {
+		MsgID string `json:"msgid"`
+	}
+	_ = json.Unmarshal(m.Data, &orig)
+	if !c.stamped(m) {
+		d.User = "" // a bot's message: no stand-in under a person's name
+	}
+	if err := c.putAmendment(ctx, req.Channel, req.Seq, amendment{Deleted: true, By: ss.id.User, Author: d.User, Time: m.Time, MsgID: orig.MsgID}); err != nil {
 		return nil, unavailable(err)
 	}
 	ev := map[string]any{"ref_seq": req.Seq, "user": ss.id.User}
@@ -561,6 +592,7 @@ func (ss *Session) deleteMsg(ctx context.Context, req *protocol.Request) ([]byte
 	if err != nil {
 		return nil, unavailable(err)
 	}
+	c.erase(ctx, req.Channel, req.Seq) // the text leaves the disk too (chaterase.go)
 	return protocol.AppendOKSeq(nil, req.ID, seq), nil
 }
 

@@ -142,7 +142,7 @@ func (ss *Session) subscribeChannel(ctx context.Context, channel string, since *
 			}
 		} else {
 			start.Backfill = func(ctx context.Context, out *hub.Replay) error {
-				_, err := s.bus.Replay(ctx, channel, *since, func(m natsbus.Msg) error {
+				_, err := s.chat.replay(ctx, channel, *since, func(m natsbus.Msg) error { // with erased messages' stand-ins (chaterase.go)
 					ev, err := s.upstreamEncode(m)
 					if err != nil {
 						return nil // invalid stored messages are skipped, as live ones are
@@ -277,6 +277,7 @@ func (s *Server) historyJSON(ctx context.Context, channel string, before uint64,
 	if err != nil {
 		return nil, err
 	}
+	msgs = s.chat.withStandIns(ctx, channel, msgs, before, limit) // erased messages' places (chaterase.go)
 	// Keep the newest messages that fit in half the client's queue: a
 	// bigger reply would close the client as a slow consumer, every time.
 	// The client pages further back with before = the first seq it got.

@@ -4,13 +4,16 @@ package main
 // WebSockets on a real node with embedded NATS.
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // signedIn dials as name (a dev session token).
@@ -185,6 +188,18 @@ func TestChatEditDeleteSurviveRestart(t *testing.T) {
 		}
 	}
 	check(n, "before restart")
+	// The original is erased from the stream: its text is not on disk either.
+	js, err := jetstream.New(n.natsConnForTest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), "CHAT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := st.GetMsg(context.Background(), s2); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("the deleted message is still stored: %v %v", raw, err)
+	}
 	ana.close()
 	bob.close()
 	shutdownNode(t, n)

@@ -324,3 +324,28 @@ func (k *Bucket) Watch(ctx context.Context, filter string, fn func(Entry), synce
 		}
 	}
 }
+
+// Erase removes the stored message seq of subject and overwrites its bytes
+// on disk (a deleted chat message's text must not stay readable). Erasing
+// what is already gone is not an error.
+func (b *Bus) Erase(ctx context.Context, subject string, seq uint64) error {
+	const op = "erase"
+	stream, err := streamFor(subject)
+	if err != nil {
+		return err
+	}
+	if err := b.usable(op); err != nil {
+		return err
+	}
+	st, err := b.js.Stream(ctx, stream)
+	if err != nil {
+		return wrapErr(op, err)
+	}
+	if err := st.SecureDeleteMsg(ctx, seq); err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil
+		}
+		return wrapErr(op, err)
+	}
+	return nil
+}
