@@ -14,6 +14,9 @@ package dashboard
 //     the bucket in memory through a watch, so a replay or a history page
 //     shows messages as edited or deleted without a read per message.
 //   - bucket tickroom_read: "<user>.<room>" → the user's read seq.
+//
+// A deleted message is also erased from the stream (chaterase.go); history
+// and replays put a stand-in in its place.
 
 import (
 	"context"
