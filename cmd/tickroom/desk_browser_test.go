@@ -16,6 +16,15 @@ import (
 )
 
 // waitJS polls a JavaScript expression until it is true.
+// clickJS clicks the element matching selector from inside the page, once
+// it exists. chromedp.Click resolves a DOM node first and clicks it after:
+// a board row the sort moved in between is a node CDP no longer knows.
+func clickJS(selector string) chromedp.Action {
+	return waitJS("click "+selector, `(() => { const el = document.querySelector(`+jsonQuote(selector)+`); if (!el) return false; el.click(); return true; })()`)
+}
+
+func jsonQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
 func waitJS(what, expr string) chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
 		var ok bool
@@ -62,7 +71,7 @@ func TestBrowserDesk(t *testing.T) {
 			jsonString(t, first), tickerRows)))
 
 	// Selecting AAPL draws its candles (history and the bar in progress).
-	run(t, ana, 10*time.Second, chromedp.Click(`[aria-label="Tickers"] tbody tr[data-sym="AAPL"]`, chromedp.ByQuery))
+	run(t, ana, 10*time.Second, clickJS(`[aria-label="Tickers"] tbody tr[data-sym="AAPL"]`))
 	run(t, ana, 20*time.Second,
 		waitJS("chart titled AAPL", `document.getElementById('chart-sym').textContent.includes('AAPL')`),
 		waitJS("candles drawn", `+(document.getElementById('chart').dataset.bars || 0) >= 1`),
