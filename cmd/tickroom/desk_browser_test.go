@@ -266,12 +266,12 @@ func frameBudget(t *testing.T, desk bool) {
 	}
 	load, _ := os.ReadFile("/proc/loadavg") // how busy the shared machine was
 	loadavg := strings.Fields(string(load) + " ?")[0]
-	bookRate := 0
+	bookRate, bookLevels := 0, 0
 	if desk {
-		bookRate = tps
+		bookRate, bookLevels = tps, levels
 	}
 	report := fmt.Sprintf(`{"desk":%t,"loadavg_1m":%q,"symbols":%d,"ticks_per_s":%d,"book_updates_per_s":%d,"book_levels":%d,"frames":%d,"fps":%.1f,"fps_from_median_interval":%.1f,"fps_per_second":%s,"fps_per_second_median":%.1f,"frame_ms_p50":%.1f,"frame_ms_p95":%.1f,"frame_ms_p99":%.1f,"frame_ms_max":%.1f,"book_redraws":%d,"tape_rows_added":%d}`,
-		desk, loadavg, symbols, symbols*tps, bookRate, levels, len(frames), float64(len(frames))/seconds, 1000/pct(0.5), jsonString(t, got.PerSecond), medianSecond, pct(0.5), pct(0.95), pct(0.99), frames[len(frames)-1], got.BookRedraw, got.TapeRows)
+		desk, loadavg, symbols, symbols*tps, bookRate, bookLevels, len(frames), float64(len(frames))/seconds, 1000/pct(0.5), jsonString(t, got.PerSecond), medianSecond, pct(0.5), pct(0.95), pct(0.99), frames[len(frames)-1], got.BookRedraw, got.TapeRows)
 	t.Logf("frame budget: %s", report)
 	if dir := os.Getenv("TICKROOM_ARTIFACTS"); dir != "" {
 		_ = os.WriteFile(filepath.Join(dir, artifact), []byte(report+"\n"), 0o644)
