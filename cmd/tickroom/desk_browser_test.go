@@ -281,16 +281,18 @@ func frameBudget(t *testing.T, desk bool) {
 	if rows < symbols {
 		t.Errorf("board shows %d rows, want %d", rows, symbols)
 	}
-	// Both panels ran: at least one update a second in the window (10/s are
-	// sent; a page that renders them at all shows far more than this).
+	// Both panels ran through the window: at least half of what was sent
+	// (10/s each) reached the screen. The page may fold updates that land
+	// in one frame, but even at 12 fps it showed two thirds of them; a
+	// panel that stalls for half the window fails here.
 	if !desk {
 		return
 	}
-	if got.BookRedraw < seconds {
-		t.Errorf("order book redrawn %d times in %ds: it is not following book.%s", got.BookRedraw, seconds, sel)
+	if want := seconds * tps / 2; got.BookRedraw < want {
+		t.Errorf("order book redrawn %d times in %ds (want >= %d): it is not following book.%s", got.BookRedraw, seconds, want, sel)
 	}
-	if got.TapeRows < seconds {
-		t.Errorf("time and sales added %d prints in %ds: the tape is not running", got.TapeRows, seconds)
+	if want := seconds * tps / 2; got.TapeRows < want {
+		t.Errorf("time and sales added %d prints in %ds (want >= %d): the tape is not running", got.TapeRows, seconds, want)
 	}
 }
 
