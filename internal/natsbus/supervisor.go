@@ -19,9 +19,9 @@ func (b *Bus) wake() {
 
 // tryEnsure declares the streams and, on success, marks this connection
 // epoch ready.
-func (b *Bus) tryEnsure(ctx context.Context) error {
+func (b *Bus) tryEnsure(ctx context.Context, budget time.Duration) error {
 	e := b.epoch.Load()
-	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	if err := b.ensureStreams(ctx); err != nil {
 		return err
@@ -41,7 +41,7 @@ func (b *Bus) supervise() {
 	defer retry.Stop()
 	for {
 		if b.nc.IsConnected() && !b.streamsReady() {
-			if err := b.tryEnsure(b.ctx); err != nil {
+			if err := b.tryEnsure(b.ctx, ensureTimeout); err != nil {
 				if b.ctx.Err() != nil {
 					return
 				}
