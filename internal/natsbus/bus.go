@@ -16,20 +16,20 @@ import (
 
 // Config configures a Bus. Zero values take the documented defaults.
 type Config struct {
-	URLs        []string      // external NATS servers; ignored when Server != nil
-	Server      *Server       // embedded server: connect in-process, no TCP
-	Name        string        // connection name shown by the server, e.g. "tickroom-gw-1"
-	Replicas    int           // stream replicas, default 1 (3 in a cluster)
-	Retention   Retention     // per-stream limits for streams this bus creates; zero fields take DefaultRetention
-	DupeWindow  time.Duration // msgid dedupe window, default 10m (capped at a stream's max age)
+	URLs       []string      // external NATS servers; ignored when Server != nil
+	Server     *Server       // embedded server: connect in-process, no TCP
+	Name       string        // connection name shown by the server, e.g. "tickroom-gw-1"
+	Replicas   int           // stream replicas, default 1 (3 in a cluster)
+	Retention  Retention     // per-stream limits for streams this bus creates; zero fields take DefaultRetention
+	DupeWindow time.Duration // msgid dedupe window, default 10m (capped at a stream's max age)
 	// UpdateStreams applies Retention, Replicas and the dedupe window to
 	// streams and buckets that already exist (once, at the first ensure).
 	// Off, existing streams are never changed: an operator's `nats stream
 	// edit` stands, and a difference is logged once.
 	UpdateStreams bool
-	Access        Access // credentials and TLS for URLs; ignored when Server != nil
-	PresenceTTL time.Duration // presence snapshot lifetime, default 30s; refresh well within it
-	Logger      *slog.Logger  // default slog.Default()
+	Access        Access        // credentials and TLS for URLs; ignored when Server != nil
+	PresenceTTL   time.Duration // presence snapshot lifetime, default 30s; refresh well within it
+	Logger        *slog.Logger  // default slog.Default()
 }
 
 const (
@@ -38,9 +38,9 @@ const (
 
 	ensureTimeout      = 10 * time.Second
 	firstEnsureTimeout = 5 * time.Second
-	ensureBackoffMin = 250 * time.Millisecond
-	ensureBackoffMax = 5 * time.Second
-	closeWait        = 10 * time.Second
+	ensureBackoffMin   = 250 * time.Millisecond
+	ensureBackoffMax   = 5 * time.Second
+	closeWait          = 10 * time.Second
 )
 
 func (c Config) withDefaults() (Config, error) {
