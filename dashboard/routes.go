@@ -36,7 +36,7 @@ func (s *Server) routes() *fiber.App {
 		BodyLimit:             64 << 10,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		IdleTimeout:           s.cfg.HTTPGuard.withDefaults().IdleTimeout,
 		ErrorHandler:          s.errorHandler,
 	})
 	// Every request gets an id (X-Request-ID, echoed back, or generated)

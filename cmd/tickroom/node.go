@@ -58,10 +58,12 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		URLs: cfg.NATSURLs, Name: "tickroom-" + cfg.Node, Replicas: cfg.Replicas,
 		Logger: logger.With("part", "natsbus"),
 	}
+	deployBusConfig(&busCfg, cfg)
 	if len(cfg.NATSURLs) == 0 {
 		listen := cfg.NATSListen
 		n.nats, err = natsbus.StartServer(natsbus.ServerConfig{
 			DataDir: cfg.DataDir, Listen: listen, // the server adds "jetstream/"
+			Token: cfg.NATSAccess.Token, UsersFile: cfg.NATSAccess.UsersFile,
 			Logger: quieter(logger.With("part", "nats-server"), slog.LevelWarn),
 		})
 		if err != nil {
@@ -112,6 +114,7 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		WriteRules:          writeRules,
 		TrustedProxies:      cfg.TrustedProxies,
 		ProxyHeader:         cfg.ProxyHeader,
+		HTTPGuard:           httpGuard(cfg.HTTP),
 		Logger:              logger.With("part", "gateway"),
 	}, n.bus, ids)
 	if err != nil {

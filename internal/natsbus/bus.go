@@ -152,6 +152,7 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.Server != nil {
 		url = ""
 		opts = append(opts, nats.InProcessServer(cfg.Server.ns))
+		opts = append(opts, cfg.Server.clientAuth...)
 	} else {
 		access, err := cfg.Access.options()
 		if err != nil {
