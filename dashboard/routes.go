@@ -41,7 +41,7 @@ func (s *Server) routes() *fiber.App {
 	})
 	// Every request gets an id (X-Request-ID, echoed back, or generated)
 	// that the gateway's log lines about it carry.
-	app.Use(requestid.New(), s.recoverer, securityHeaders)
+	app.Use(requestid.New(), s.recoverer, securityHeaders, s.guestSession)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 	app.Get("/readyz", s.readyz)
