@@ -23,6 +23,7 @@ import (
 //     sleeps of MaxIdleWorkerDuration (10s, not settable through Fiber), so
 //     it outlives a clean shutdown by up to 10s and then exits.
 func TestMain(m *testing.M) {
+	defer removeBuiltBinary() // the deployment tests' tickroom binary
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),

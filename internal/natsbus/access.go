@@ -82,7 +82,11 @@ func (a Access) options() ([]nats.Option, error) {
 
 // describeURLs names the servers for error messages and logs, with any
 // password or token in them redacted.
-func describeURLs(urls []string) string {
+func describeURLs(list []string) string {
+	var urls []string
+	for _, l := range list {
+		urls = append(urls, strings.Split(l, ",")...)
+	}
 	out := make([]string, len(urls))
 	for i, s := range urls {
 		if u, err := url.Parse(s); err == nil && u.User != nil {

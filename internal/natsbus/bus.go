@@ -70,11 +70,13 @@ type Bus struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
-	// Readiness is "connected and streams ensured since the last
-	// disconnect": a disconnect bumps epoch, a successful ensure records
-	// epoch+1 in readyEpoch, so an ensure racing a disconnect never counts.
+	// Readiness is "connected, and the streams were declared once" (see
+	// streamsReady). Each (re)connect re-checks the streams: a disconnect
+	// bumps epoch, a successful ensure records epoch+1 in readyEpoch, so
+	// an ensure racing a disconnect never counts.
 	epoch      atomic.Uint64
 	readyEpoch atomic.Uint64
+	ensured    atomic.Bool
 	closed     atomic.Bool
 
 	kick       chan struct{} // wakes the supervisor; buffered 1, sends never block

@@ -27,6 +27,7 @@ func (b *Bus) tryEnsure(ctx context.Context, budget time.Duration) error {
 		return err
 	}
 	b.readyEpoch.Store(e + 1)
+	b.ensured.Store(true)
 	return nil
 }
 
@@ -40,12 +41,18 @@ func (b *Bus) supervise() {
 	retry.Stop()
 	defer retry.Stop()
 	for {
-		if b.nc.IsConnected() && !b.streamsReady() {
+		if b.nc.IsConnected() && !b.checkedSinceConnect() {
 			if err := b.tryEnsure(b.ctx, ensureTimeout); err != nil {
 				if b.ctx.Err() != nil {
 					return
 				}
-				b.log.Warn("natsbus: streams not ready, retrying", "err", err, "in", backoff)
+				if b.streamsReady() {
+					// A reconnect during a failover: a stream may have no
+					// leader for seconds. Publishes report that themselves.
+					b.log.Info("natsbus: re-checking streams after reconnect, retrying", "err", err, "in", backoff)
+				} else {
+					b.log.Warn("natsbus: streams not ready, retrying", "err", err, "in", backoff)
+				}
 				retry.Reset(backoff)
 				backoff = min(backoff*2, ensureBackoffMax)
 			} else {
@@ -64,7 +71,16 @@ func (b *Bus) supervise() {
 	}
 }
 
-func (b *Bus) streamsReady() bool { return b.readyEpoch.Load() == b.epoch.Load()+1 }
+// checkedSinceConnect: the streams were ensured on the current connection.
+func (b *Bus) checkedSinceConnect() bool { return b.readyEpoch.Load() == b.epoch.Load()+1 }
+
+// streamsReady: the streams were declared once by this bus. A reconnect
+// re-checks them (a NATS that lost its state gets them back) but does not
+// make the bus unready meanwhile: during a cluster failover the re-check
+// waits for a new stream leader for seconds, and a gateway whose /readyz
+// turned 503 for that long would be taken out of its load balancer, all
+// gateways at once when they shared the node that died.
+func (b *Bus) streamsReady() bool { return b.ensured.Load() }
 
 // Ready reports whether the connection is up and the streams are declared.
 func (b *Bus) Ready() bool {
