@@ -17,7 +17,8 @@ import (
 const maxAdminClients = 500
 
 // connRegistry remembers what the hub does not know about a connection:
-// where it came from and since when. Read by the operator page only.
+// where it came from, since when, and how to ask its writer for a ping.
+// Read by the operator page and by the gateway's pinger (pingLoop).
 type connRegistry struct {
 	mu    sync.Mutex
 	conns map[*hub.Client]connMeta

@@ -15,6 +15,7 @@ type Bus interface {
 	PublishDurable(ctx context.Context, subject string, data []byte, msgID string) (seq uint64, dup bool, err error)
 	SubscribeLive(pattern string, fn func(natsbus.Msg)) (natsbus.Subscription, error)
 	Replay(ctx context.Context, pattern string, after uint64, fn func(natsbus.Msg) error) (uint64, error)
+	ResumeInfo(ctx context.Context, pattern string, since uint64) (recovered bool, epoch string, err error)
 	History(ctx context.Context, subject string, before uint64, limit int) ([]natsbus.Msg, error)
 	LastValues(ctx context.Context, pattern string, fn func(natsbus.Msg) error) error
 	PutPresence(ctx context.Context, node string, snapshot map[string][]string) error

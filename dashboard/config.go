@@ -2,8 +2,12 @@ package dashboard
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/config"
 )
 
 // Config holds the gateway's settings. Zero values mean the documented
@@ -26,10 +30,11 @@ type Config struct {
 	MaxPayloadBytes     int // largest producer message; default 64 KiB
 	QueueBytes          int // per-connection outbound bound; default 1 MiB
 
-	// WriteDelay is the coalescing window of a connection's writer: after a
-	// write, the next one waits until this much time has passed, gathering
-	// everything queued meanwhile into one frame. The first event after a
-	// quiet spell is not delayed. 0 disables it.
+	// WriteDelay is the ceiling of a connection writer's coalescing delay.
+	// The delay adapts: zero while the writer keeps up (the first event
+	// after a quiet spell goes at once), growing up to WriteDelay while
+	// events keep queueing during writes, so more of them share a frame.
+	// 0 disables it.
 	WriteDelay time.Duration
 
 	ChatRate       float64 // chat publishes per second per user; default 5
@@ -37,9 +42,8 @@ type Config struct {
 	SubscribeRate  float64 // subscribes per second per connection; default 20
 	SubscribeBurst int     // default 100
 
-	SessionTTL    time.Duration // dev session lifetime; default 24h
-	AdminToken    string        // bearer token for /admin; empty disables it
-	SecureCookies bool          // set Secure on cookies (TLS)
+	AdminToken    string // bearer token for /admin; empty disables it
+	SecureCookies bool   // set Secure on cookies (TLS)
 	// ExpiryGrace is how long a connection outlives its credential's
 	// expiry (the JWT clock skew, so that a token accepted at connect is
 	// not cut at once); 0 means none. At expiry the connection is closed
@@ -62,66 +66,65 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// setDefaults fills zero fields from config.Default, the one owner of the
+// defaults.
 func (c *Config) setDefaults() {
-	def := func(v *int, d int) {
+	d := config.Default()
+	def := func(v *int, dv int) {
 		if *v == 0 {
-			*v = d
+			*v = dv
 		}
 	}
 	if c.Node == "" {
 		c.Node = "gw-1"
 	}
 	if c.Heartbeat == 0 {
-		c.Heartbeat = 20 * time.Second
+		c.Heartbeat = d.HeartbeatInterval
 	}
-	def(&c.MaxConnections, 20000)
-	def(&c.MaxConnectionsPerIP, 200)
-	def(&c.MaxSubscriptions, 256)
-	def(&c.MaxFrameBytes, 64<<10)
-	def(&c.MaxChatBytes, 4<<10)
+	def(&c.MaxConnections, d.Limits.MaxConnections)
+	def(&c.MaxConnectionsPerIP, d.Limits.MaxConnectionsPerIP)
+	def(&c.MaxSubscriptions, d.Limits.MaxSubscriptions)
+	def(&c.MaxFrameBytes, d.Limits.MaxFrameBytes)
+	def(&c.MaxChatBytes, d.Limits.MaxChatBytes)
 	def(&c.MaxPayloadBytes, 64<<10)
-	def(&c.QueueBytes, 1<<20)
-	def(&c.ChatBurst, 10)
-	def(&c.SubscribeBurst, 100)
+	def(&c.QueueBytes, d.Limits.QueueBytes)
+	def(&c.ChatBurst, d.Limits.ChatBurst)
+	def(&c.SubscribeBurst, d.Limits.SubscribeBurst)
 	if c.ChatRate == 0 {
-		c.ChatRate = 5
+		c.ChatRate = d.Limits.ChatRate
 	}
 	if c.SubscribeRate == 0 {
-		c.SubscribeRate = 20
-	}
-	if c.SessionTTL == 0 {
-		c.SessionTTL = 24 * time.Hour
+		c.SubscribeRate = d.Limits.SubscribeRate
 	}
 	if c.ProxyHeader == "" {
-		c.ProxyHeader = "X-Forwarded-For"
+		c.ProxyHeader = d.ProxyHeader
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 }
 
-func (c *Config) validate() error {
-	switch {
-	case c.Heartbeat < 100*time.Millisecond:
-		return errors.New("dashboard: heartbeat must be at least 100ms")
-	case c.MaxConnections < 0 || c.MaxConnectionsPerIP < 0 || c.MaxSubscriptions < 0:
-		return errors.New("dashboard: connection and subscription limits must not be negative")
-	case c.MaxFrameBytes < 256:
-		return errors.New("dashboard: max frame bytes must be at least 256")
-	case c.MaxChatBytes < 16 || c.MaxChatBytes > c.MaxFrameBytes:
-		return errors.New("dashboard: max chat bytes must be between 16 and the max frame bytes")
-	case c.QueueBytes < c.MaxFrameBytes:
-		return errors.New("dashboard: queue bytes must be at least the max frame bytes")
-	case c.ChatRate < 0 || c.SubscribeRate < 0 || c.ChatBurst < 1 || c.SubscribeBurst < 1:
-		return errors.New("dashboard: rates must not be negative and bursts at least 1")
-	case c.ExpiryGrace < 0:
-		return errors.New("dashboard: expiry grace must not be negative")
+// validate checks what New was given against internal/config's bounds (the
+// same functions a loaded configuration passed), and parses the trusted
+// proxies once.
+func (c *Config) validate() (proxies []netip.Prefix, err error) {
+	lim := config.Limits{
+		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
+		MaxSubscriptions: c.MaxSubscriptions, MaxFrameBytes: c.MaxFrameBytes, MaxChatBytes: c.MaxChatBytes,
+		ChatRate: c.ChatRate, ChatBurst: c.ChatBurst, SubscribeRate: c.SubscribeRate, SubscribeBurst: c.SubscribeBurst,
+		QueueBytes: c.QueueBytes,
 	}
-	if _, err := parseProxies(c.TrustedProxies); err != nil {
-		return err
+	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat), config.CheckWriteDelay(c.WriteDelay)}
+	if c.MaxPayloadBytes < 0 {
+		errs = append(errs, errors.New("max payload bytes must not be negative"))
 	}
-	if err := validateRules("read", c.ReadRules); err != nil {
-		return err
+	if c.ExpiryGrace < 0 {
+		errs = append(errs, errors.New("expiry grace must not be negative"))
 	}
-	return validateRules("write", c.WriteRules)
+	proxies, err = config.ParseProxies(c.TrustedProxies)
+	errs = append(errs, err, validateRules("read", c.ReadRules), validateRules("write", c.WriteRules))
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	return proxies, nil
 }

@@ -1,11 +1,23 @@
 // Package dashboard is the tickroom gateway: the Fiber app that serves the
-// page and the browser client, upgrades WebSockets, authenticates them,
-// speaks the wire protocol (internal/protocol) on each connection, and
-// bridges NATS (through the Bus it is given) to the fan-out hub.
+// page and the browser client, admits and authenticates connections,
+// speaks the wire protocol (internal/protocol) on each, and bridges NATS
+// (through the Bus it is given) to the fan-out hub.
+//
+// Shape: a Session (session.go) owns one client's life — identity, its
+// slot under the connection limits (one client-IP resolver, admit.go),
+// welcome, request dispatch (requests.go), subscriptions, expiry, status,
+// metrics and the close — over a small Transport (transport.go). The
+// WebSocket (ws.go) and Server-Sent Events (sse.go) adapters hold only what
+// is specific to their transport; one writer (writer.go) serves both, and
+// POST /api/publish goes through the same dispatch. Last values of the
+// topics the gateway carries are served from memory (lastvalues.go).
 //
 // Lifecycle and concurrency: New builds a Server; Serve runs it on a
-// listener; Shutdown closes every WebSocket with 1001, stops accepting, and
-// waits for every goroutine the Server started (one reader — the Fiber
-// handler — and one writer per connection, plus the presence loop). Nothing
-// keeps a *websocket.Conn past its handler: contrib/websocket pools them.
+// listener; Shutdown closes every session with 1001, stops accepting, and
+// waits — bounded by its context — for every goroutine the Server started:
+// per connection, its reader (the WebSocket handler, or the SSE stream
+// writer) and, only while it has something to write, its writer; plus the
+// presence loop and the pinger. Every one is started through the Server's
+// tracker, which refuses new ones once Shutdown began. Nothing keeps a
+// *websocket.Conn past its handler: contrib/websocket pools them.
 package dashboard

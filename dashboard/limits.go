@@ -1,12 +1,9 @@
 package dashboard
 
 import (
-	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 
-	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
 )
 
@@ -86,23 +83,6 @@ func newLimiter(perSecond float64, burst int) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(perSecond), burst)
 }
 
-// parseProxies parses trusted proxy addresses: IPs or CIDRs.
-func parseProxies(list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("dashboard: trusted proxy %q: want an IP or a CIDR", s)
-		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-	}
-	return out, nil
-}
-
 func trusted(proxies []netip.Prefix, a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range proxies {
@@ -111,31 +91,4 @@ func trusted(proxies []netip.Prefix, a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// clientIP is the address the per-IP limit counts: the TCP peer, or, when
-// the peer is a trusted proxy, the right-most address in the proxy header
-// that is not itself a trusted proxy (a client can prepend anything to
-// X-Forwarded-For, but not what the proxies appended after it).
-func (s *Server) clientIP(c *fiber.Ctx) string {
-	peer, ok := netip.AddrFromSlice(c.Context().RemoteIP())
-	if !ok {
-		return c.IP()
-	}
-	peer = peer.Unmap()
-	if len(s.limits.proxies) == 0 || !trusted(s.limits.proxies, peer) {
-		return peer.String()
-	}
-	hops := strings.Split(c.Get(s.cfg.ProxyHeader), ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break // garbage: stop at the last address we could trust
-		}
-		if a = a.Unmap(); !trusted(s.limits.proxies, a) {
-			return a.String()
-		}
-		peer = a
-	}
-	return peer.String()
 }

@@ -5,21 +5,20 @@ import (
 	"strings"
 
 	"github.com/tickroom/tickroom/internal/auth"
+	"github.com/tickroom/tickroom/internal/config"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // RoomRule restricts the channels matching Pattern to the users and roles
-// it lists. Rules only ever restrict: a channel no rule matches is open to
-// every authenticated user (guests included, in dev mode), and a channel
-// several rules match is open only to who every one of them allows.
-type RoomRule struct {
-	Pattern string   // a channel pattern; NATS wildcards * and > allowed
-	Users   []string // user names allowed
-	Roles   []string // roles allowed (the JWT "roles" claim)
-}
+// it lists; it is internal/config's type (which parses the room-read and
+// room-write flags), so there is one declaration. Rules only ever
+// restrict: a channel no rule matches is open to every authenticated user
+// (guests included, in dev mode), and a channel several rules match is
+// open only to who every one of them allows.
+type RoomRule = config.RoomRule
 
-// allows reports whether id is listed by the rule, by name or by role.
-func (r RoomRule) allows(id auth.Identity) bool {
+// ruleAllows reports whether id is listed by r, by name or by role.
+func ruleAllows(r RoomRule, id auth.Identity) bool {
 	for _, u := range r.Users {
 		if u == id.User {
 			return true
@@ -36,7 +35,7 @@ func (r RoomRule) allows(id auth.Identity) bool {
 func validateRules(kind string, rules []RoomRule) error {
 	for _, r := range rules {
 		if err := protocol.ValidateChannel(r.Pattern, true); err != nil {
-			return fmt.Errorf("dashboard: %s rule %q: %w", kind, r.Pattern, err)
+			return fmt.Errorf("%s rule %q: %w", kind, r.Pattern, err)
 		}
 	}
 	return nil
@@ -68,7 +67,7 @@ func (s *Server) mayWrite(id auth.Identity, channel string) *protocol.Error {
 // allow id; ok is true when there is none.
 func firstRefusal(rules []RoomRule, id auth.Identity, channel string) (RoomRule, bool) {
 	for _, r := range rules {
-		if overlaps(r.Pattern, channel) && !r.allows(id) {
+		if overlaps(r.Pattern, channel) && !ruleAllows(r, id) {
 			return r, false
 		}
 	}

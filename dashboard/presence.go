@@ -98,22 +98,9 @@ func (s *Server) onPresenceEvent(m natsbus.Msg) {
 // usersIn merges every gateway's stored presence with this gateway's live
 // view, which is fresher than its own stored snapshot.
 func (s *Server) usersIn(ctx context.Context, channel string) ([]string, error) {
-	// Reading presence creates a short-lived consumer, which a busy
-	// clustered JetStream may refuse now and then: retry briefly.
-	var (
-		users []string
-		err   error
-	)
-	for attempt := 0; attempt < 3; attempt++ {
-		if users, err = s.bus.Presence(ctx, channel); err == nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
-		}
-	}
+	// The bus reads a watched copy of every gateway's snapshot: no
+	// JetStream call per read, so nothing to retry.
+	users, err := s.bus.Presence(ctx, channel)
 	if err != nil {
 		s.log.Warn("presence unavailable", "channel", channel, "err", err)
 		return nil, err

@@ -15,109 +15,162 @@ import (
 )
 
 // handleFrame decodes one client frame and answers it. Requests on one
-// connection are handled in order, one at a time, so replies come in the
-// order asked.
-func (c *conn) handleFrame(frame []byte) {
+// session are handled in order, one at a time, so replies come in the
+// order asked. A success reply is sent only when the request carried an
+// id (a request without one is fire-and-forget); errors always are.
+func (ss *Session) handleFrame(frame []byte) {
 	req, perr := protocol.DecodeRequest(frame)
-	if perr != nil {
-		c.fail(req.ID, perr)
-		return
+	if perr == nil {
+		var ok []byte
+		ok, perr = ss.serve(&req)
+		if ok != nil && len(req.ID) > 0 {
+			ss.reply(ok)
+		}
 	}
+	if perr != nil {
+		ss.s.metrics.errors.inc(perr.Code)
+		ss.reply(protocol.AppendError(nil, req.ID, perr))
+	}
+}
+
+// serve is the one request dispatch, for every transport: it answers a
+// validated request with a success frame or an error. A subscribe queues
+// its own reply (ahead of the replay) and returns neither.
+func (ss *Session) serve(req *protocol.Request) (ok []byte, perr *protocol.Error) {
+	if ss.client == nil && req.Op != protocol.OpPublish {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "only publish is served over HTTP; open a WebSocket or /sse")
+	}
+	ctx, cancel := ss.s.requestContext()
+	defer cancel()
 	switch req.Op {
 	case protocol.OpPing:
-		c.ok(req.ID, okFrame)
+		return okFrame(req.ID), nil
 	case protocol.OpSubscribe:
-		c.handleSubscribe(&req)
+		if !ss.subscribe.Allow() {
+			return nil, protocol.NewError(protocol.CodeRateLimited, "too many subscribe requests; slow down")
+		}
+		return nil, ss.subscribeChannel(ctx, req.Channel, req.Since, func(o resumeOutcome) []byte {
+			return o.appendTo(okFrame(req.ID))
+		})
 	case protocol.OpUnsubscribe:
-		c.s.hub.Unsubscribe(c.client, req.Channel)
-		c.ok(req.ID, okFrame)
+		ss.s.hub.Unsubscribe(ss.client, req.Channel)
+		return okFrame(req.ID), nil
 	case protocol.OpPublish:
-		c.handlePublish(&req)
+		return ss.publish(ctx, req)
 	case protocol.OpHistory:
-		c.handleHistory(&req)
+		if protocol.Kind(req.Channel) == protocol.KindCandle {
+			return ss.s.candleHistory(ctx, ss.id, req) // candles.go
+		}
+		if perr := ss.s.mayRead(ss.id, req.Channel); perr != nil {
+			return nil, perr
+		}
+		raw, err := ss.s.historyJSON(ctx, req.Channel, req.Before, req.Limit)
+		if err != nil {
+			return nil, protocol.NewError(protocol.CodeUnavailable, "history is unavailable; retry later")
+		}
+		return protocol.AppendOKField(nil, req.ID, "messages", raw), nil
 	case protocol.OpPresence:
-		c.handlePresence(&req)
+		if perr := ss.s.mayRead(ss.id, req.Channel); perr != nil {
+			return nil, perr
+		}
+		users, err := ss.s.usersIn(ctx, req.Channel)
+		if err != nil {
+			return nil, protocol.NewError(protocol.CodeUnavailable, "presence is unavailable; retry later")
+		}
+		if users == nil {
+			users = []string{}
+		}
+		raw, _ := json.Marshal(users)
+		return protocol.AppendOKField(nil, req.ID, "users", raw), nil
 	}
+	return nil, protocol.NewError(protocol.CodeBadRequest, "unknown op")
 }
 
-func (c *conn) handleSubscribe(req *protocol.Request) {
-	if !c.subscribe.Allow() {
-		c.fail(req.ID, protocol.NewError(protocol.CodeRateLimited, "too many subscribe requests; slow down"))
-		return
-	}
-	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
-		c.fail(req.ID, perr)
-		return
-	}
-	ctx, cancel := c.requestContext()
-	defer cancel()
-	if perr := c.s.subscribe(ctx, c.client, req.Channel, req.Since, func() {
-		c.ok(req.ID, okFrame)
-	}); perr != nil {
-		c.fail(req.ID, perr)
-	}
+// requestContext bounds one request's NATS work and ends with the server.
+func (s *Server) requestContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, 5*time.Second)
 }
 
-// subscribe is the transport-agnostic subscribe: it subscribes client to
-// channel, calls ok to queue the success reply, then queues the replay
-// (since) or the last values, then lets live events through — in that
-// order, with no gap and no duplicate. It returns the error to reply with;
-// nil also when the client is closing (there is nobody to tell).
-func (s *Server) subscribe(ctx context.Context, client *hub.Client, channel string, since *uint64, ok func()) *protocol.Error {
+func (ss *Session) publish(ctx context.Context, req *protocol.Request) ([]byte, *protocol.Error) {
+	if protocol.Kind(req.Channel) != protocol.KindChat {
+		return nil, errPublishForbidden
+	}
+	if perr := ss.s.mayWrite(ss.id, req.Channel); perr != nil {
+		return nil, perr
+	}
+	if !ss.chat.Allow() {
+		return nil, ss.s.chatRateError()
+	}
+	seq, perr := ss.s.publishChat(ctx, ss.id.User, req.Channel, req.Data, req.MsgID)
+	if perr != nil {
+		return nil, perr
+	}
+	return protocol.AppendOKSeq(nil, req.ID, seq), nil
+}
+
+// subscribeChannel subscribes the session to channel: the reply (built by
+// reply, queued first), then the replay (since) or the last values, then
+// live events — in that order, with no gap and no duplicate. It returns
+// the error to reply with instead; nil also when the session is closing
+// (there is nobody to tell).
+func (ss *Session) subscribeChannel(ctx context.Context, channel string, since *uint64, reply func(resumeOutcome) []byte) *protocol.Error {
+	s, client := ss.s, ss.client
+	if perr := s.mayRead(ss.id, channel); perr != nil {
+		return perr
+	}
 	if client.Subscriptions() >= s.cfg.MaxSubscriptions && !client.Subscribed(channel) {
 		return protocol.NewError(protocol.CodeForbidden,
 			fmt.Sprintf("subscription limit of %d reached", s.cfg.MaxSubscriptions))
 	}
-	sub, created, err := s.hub.Subscribe(client, channel)
-	if err != nil {
-		var cl *protocol.Close
-		if errors.As(err, &cl) {
-			return nil // the connection is closing
+	kind := protocol.Kind(channel)
+	var (
+		start   hub.Start
+		outcome resumeOutcome
+	)
+	switch {
+	case since != nil && protocol.Persisted(kind):
+		start.Since = *since
+		outcome = s.resumeOutcome(ctx, channel, *since)
+		if kind == protocol.KindCandle {
+			start.Backfill = func(ctx context.Context, out *hub.Replay) error {
+				return s.replayCandles(ctx, out, channel, *since)
+			}
+		} else {
+			start.Backfill = func(ctx context.Context, out *hub.Replay) error {
+				_, err := s.bus.Replay(ctx, channel, *since, func(m natsbus.Msg) error {
+					ev, err := s.upstreamEncode(m)
+					if err != nil {
+						return nil // invalid stored messages are skipped, as live ones are
+					}
+					return out.Send(ev)
+				})
+				return err
+			}
 		}
+	case protocol.HasLastValue(kind):
+		start.Backfill = func(ctx context.Context, out *hub.Replay) error {
+			return s.sendLastValues(ctx, channel, out)
+		}
+	}
+	start.Reply = reply(outcome)
+	_, _, err := s.hub.Subscribe(ctx, client, channel, start)
+	if err == nil {
+		return nil
+	}
+	var cl *protocol.Close
+	if errors.As(err, &cl) {
+		return nil // the connection is closing
+	}
+	if !client.Subscribed(channel) {
 		s.log.Warn("subscribe failed", "channel", channel, "err", err)
 		return protocol.NewError(protocol.CodeUnavailable, "the feed is unavailable; retry shortly")
 	}
-	ok()
-	if !created {
-		return nil // already subscribed: nothing to replay twice
-	}
-	// Live events are held by the subscription until Live.
-	defer sub.Live()
-	kind := protocol.Kind(channel)
-	switch {
-	case since != nil && kind == protocol.KindCandle:
-		sub.SetLastSeq(*since)
-		err = s.replayCandles(ctx, sub, channel, *since)
-	case since != nil && protocol.Persisted(kind):
-		sub.SetLastSeq(*since)
-		_, err = s.bus.Replay(ctx, channel, *since, func(m natsbus.Msg) error {
-			ev, err := s.upstreamEncode(m)
-			if err != nil {
-				return nil // invalid stored messages are skipped, as live ones are
-			}
-			return sub.Replay(ctx, ev)
-		})
-	case protocol.HasLastValue(kind):
-		err = s.bus.LastValues(ctx, channel, func(m natsbus.Msg) error {
-			ev, err := s.lastValid(ctx, m)
-			if err != nil || ev == nil {
-				return nil // nothing valid stored for this channel
-			}
-			return sub.Replay(ctx, ev)
-		})
-	}
-	if err != nil {
-		var cl *protocol.Close
-		if errors.As(err, &cl) {
-			return nil
-		}
-		// A resume cannot be partial without saying so: a client that asked
-		// for a replay must know it did not get one, so close it and let it
-		// resume again.
-		s.log.Warn("replay failed", "channel", channel, "err", err)
-		if since != nil {
-			client.Close(protocol.CloseTryAgainLater, "replay unavailable; reconnect and resume with since")
-		}
+	// The subscription is live but its backfill failed. A resume cannot be
+	// partial without saying so: a client that asked for a replay must know
+	// it did not get one, so close it and let it resume again.
+	s.log.Warn("replay failed", "channel", channel, "err", err)
+	if since != nil {
+		client.Close(protocol.CloseTryAgainLater, "replay unavailable; reconnect and resume with since")
 	}
 	return nil
 }
@@ -126,7 +179,7 @@ func (s *Server) subscribe(ctx context.Context, client *hub.Client, channel stri
 // (channel, start): a bar in progress is stored each time it is re-sent,
 // and a chart needs only the final one. The subscription then resumes after
 // the highest seq read.
-func (s *Server) replayCandles(ctx context.Context, sub *hub.Sub, pattern string, since uint64) error {
+func (s *Server) replayCandles(ctx context.Context, out *hub.Replay, pattern string, since uint64) error {
 	type key struct {
 		channel string
 		start   int64
@@ -163,35 +216,12 @@ func (s *Server) replayCandles(ctx context.Context, sub *hub.Sub, pattern string
 	// stored before the next bar's first, this is also time order.
 	slices.SortFunc(bars, func(a, b *hub.Event) int { return cmp.Compare(a.Seq, b.Seq) })
 	for _, ev := range bars {
-		if err := sub.Replay(ctx, ev); err != nil {
+		if err := out.Send(ev); err != nil {
 			return err
 		}
 	}
-	sub.SetLastSeq(last)
+	out.SkipTo(last)
 	return nil
-}
-
-func (c *conn) handlePublish(req *protocol.Request) {
-	if protocol.Kind(req.Channel) != protocol.KindChat {
-		c.fail(req.ID, errPublishForbidden)
-		return
-	}
-	if perr := c.s.mayWrite(c.id, req.Channel); perr != nil {
-		c.fail(req.ID, perr)
-		return
-	}
-	if !c.chat.Allow() {
-		c.fail(req.ID, c.s.chatRateError())
-		return
-	}
-	ctx, cancel := c.requestContext()
-	defer cancel()
-	seq, perr := c.s.publishChat(ctx, c.id.User, req.Channel, req.Data, req.MsgID)
-	if perr != nil {
-		c.fail(req.ID, perr)
-		return
-	}
-	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKSeq(nil, id, seq) })
 }
 
 // dedupeID scopes a client's msgid to its user and channel: two users (or
@@ -233,59 +263,6 @@ func (s *Server) publishChat(ctx context.Context, user, channel string, clientDa
 	s.metrics.ackLatency.observe(time.Since(start))
 	s.metrics.publishes.Add(1)
 	return seq, nil
-}
-
-func (c *conn) handleHistory(req *protocol.Request) {
-	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
-		c.fail(req.ID, perr)
-		return
-	}
-	ctx, cancel := c.requestContext()
-	defer cancel()
-	raw, err := c.s.historyJSON(ctx, req.Channel, req.Before, req.Limit)
-	if err != nil {
-		c.fail(req.ID, protocol.NewError(protocol.CodeUnavailable, "history is unavailable; retry later"))
-		return
-	}
-	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKField(nil, id, "messages", raw) })
-}
-
-func (c *conn) handlePresence(req *protocol.Request) {
-	if perr := c.s.mayRead(c.id, req.Channel); perr != nil {
-		c.fail(req.ID, perr)
-		return
-	}
-	ctx, cancel := c.requestContext()
-	defer cancel()
-	users, err := c.s.usersIn(ctx, req.Channel)
-	if err != nil {
-		c.fail(req.ID, protocol.NewError(protocol.CodeUnavailable, "presence is unavailable; retry later"))
-		return
-	}
-	if users == nil {
-		users = []string{}
-	}
-	raw, _ := json.Marshal(users)
-	c.ok(req.ID, func(id json.RawMessage) []byte { return protocol.AppendOKField(nil, id, "users", raw) })
-}
-
-// lastValid encodes a channel's stored last value, or, when that one broke
-// its schema, the newest valid one before it: a hostile or buggy producer
-// must not erase the price a fresh page shows.
-func (s *Server) lastValid(ctx context.Context, m natsbus.Msg) (*hub.Event, error) {
-	if ev, err := s.upstreamEncode(m); err == nil {
-		return ev, nil
-	}
-	older, err := s.bus.History(ctx, m.Subject, m.Seq, natsbus.LastValidKeep)
-	if err != nil {
-		return nil, err
-	}
-	for i := len(older) - 1; i >= 0; i-- {
-		if ev, err := s.upstreamEncode(older[i]); err == nil {
-			return ev, nil
-		}
-	}
-	return nil, nil
 }
 
 // historyJSON is a JSON array of the stored events before `before`, oldest

@@ -55,7 +55,7 @@ func (s *Server) routes() *fiber.App {
 	app.Get("/sse", s.handleSSE)            // Server-Sent Events fallback (sse.go)
 	app.Post("/api/publish", s.httpPublish) // its uplink
 
-	app.Get("/ws", s.checkUpgrade, websocket.New(s.handle, websocket.Config{
+	app.Get("/ws", s.checkUpgrade, websocket.New(s.handleWS, websocket.Config{
 		Subprotocols:   []string{protocol.Subprotocol},
 		Origins:        []string{"*"}, // checked in checkUpgrade, which answers 403
 		ReadBufferSize: 1024,
@@ -225,6 +225,9 @@ func (s *Server) httpHistory(c *fiber.Ctx) error {
 	channel, err := url.PathUnescape(c.Params("channel"))
 	if err != nil {
 		return fiber.NewError(fiber.StatusBadRequest, "channel is not URL-encoded properly")
+	}
+	if protocol.Kind(channel) == protocol.KindCandle {
+		return s.httpCandleHistory(c, id, channel) // candles.go
 	}
 	req := protocol.Request{Op: protocol.OpHistory, Channel: channel}
 	if v := c.Query("before"); v != "" {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickroom/tickroom/dashboard/hub"
 	"github.com/tickroom/tickroom/internal/auth"
+	"github.com/tickroom/tickroom/internal/lograte"
 	"github.com/tickroom/tickroom/internal/natsbus"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
@@ -39,9 +40,9 @@ type Server struct {
 	metrics *metrics
 	log     *slog.Logger
 
-	ctx    context.Context // cancelled by Shutdown; parent of every request context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // connection handlers, writers and background loops
+	ctx     context.Context // cancelled by Shutdown; parent of every request context
+	cancel  context.CancelFunc
+	tracked tracker // connection handlers and background loops; Shutdown waits for them
 
 	limits   connLimits
 	registry connRegistry
@@ -58,7 +59,8 @@ type Server struct {
 // it.
 func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	proxies, err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	if cfg.Dev && ids.Sessions == nil {
@@ -77,12 +79,12 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.limits = connLimits{max: cfg.MaxConnections, perIP: cfg.MaxConnectionsPerIP, byIP: map[string]int{}}
-	s.limits.proxies, _ = parseProxies(cfg.TrustedProxies) // validated above
+	s.limits.proxies = proxies
 	s.chatRate = userRates{rate: cfg.ChatRate, burst: cfg.ChatBurst, buckets: map[string]*bucketRef{}}
 	s.presence = newPresenceLoop(s)
 	up := &upstream{
 		bus: bus, maxSize: cfg.MaxPayloadBytes, metrics: s.metrics,
-		log: &rateLog{logger: s.log, interval: 5 * time.Second},
+		log: &lograte.Limiter{Logger: s.log, Every: 5 * time.Second},
 	}
 	s.up = up
 	s.hub = hub.New(up, hub.Config{
@@ -97,8 +99,8 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	s.presSub = sub
 	bus.OnStatus(s.feedStatusChanged)
 	s.app = s.routes()
-	s.goTracked(s.presence.run)
-	s.goTracked(s.pingLoop)
+	s.tracked.Go(s.presence.run)
+	s.tracked.Go(s.pingLoop)
 	return s, nil
 }
 
@@ -131,15 +133,6 @@ func (s *Server) pingLoop() {
 	}
 }
 
-// goTracked runs fn in a goroutine that Shutdown waits for.
-func (s *Server) goTracked(fn func()) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		fn()
-	}()
-}
-
 // App exposes the Fiber app, for tests that drive it with app.Test.
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -156,26 +149,34 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown closes every client with 1001 (going away), stops accepting,
-// and waits for every goroutine the server started, or for ctx.
+// and waits for every goroutine the server started. It is bounded by ctx:
+// when ctx ends first it returns ctx's error at once; what still runs
+// then ends on its own (each connection within its write deadline).
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	s.shutdownOnce.Do(func() {
 		s.closing.Store(true)
+		s.tracked.close() // nothing new starts from here on
 		// Fasthttp does not close hijacked sockets: the hub closes them.
 		s.hub.Shutdown(protocol.CloseGoingAway, "server shutting down; reconnect")
 		err = s.app.ShutdownWithContext(ctx)
+		if errors.Is(err, net.ErrClosed) {
+			err = nil // the listener was already closed (by its owner): nothing left to stop
+		}
 		s.cancel()
 		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
+		go func() { // ends once the last tracked goroutine has
+			s.tracked.wait()
+			s.hub.WaitUpstreamsStopped()
+			if s.presSub != nil {
+				_ = s.presSub.Unsubscribe()
+			}
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-ctx.Done():
 			err = errors.Join(err, fmt.Errorf("dashboard: shutdown: %w", ctx.Err()))
-			<-done // handlers end on their own once their deadlines pass
-		}
-		s.hub.Wait()
-		if s.presSub != nil {
-			_ = s.presSub.Unsubscribe()
 		}
 	})
 	return err

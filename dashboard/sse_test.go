@@ -82,15 +82,24 @@ func TestSSESubscribeReply(t *testing.T) {
 		Op, Channel string
 		OK          bool
 	}
-	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", nil), &ok); err != nil || ok.Op != "subscribe" || ok.Channel != "chat.lobby" || !ok.OK {
+	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", resumeOutcome{}, nil), &ok); err != nil || ok.Op != "subscribe" || ok.Channel != "chat.lobby" || !ok.OK {
 		t.Errorf("ok reply: %+v %v", ok, err)
+	}
+	var resumed struct {
+		OK        bool
+		Recovered *bool
+		Epoch     string
+	}
+	if err := json.Unmarshal(sseSubscribeReply("chat.lobby", resumeOutcome{Known: true, Epoch: "e1"}, nil), &resumed); err != nil ||
+		!resumed.OK || resumed.Recovered == nil || *resumed.Recovered || resumed.Epoch != "e1" {
+		t.Errorf("resumed reply: %+v %v", resumed, err)
 	}
 	var bad struct {
 		Channel string
 		OK      bool
 		Error   protocol.Error
 	}
-	raw := sseSubscribeReply("chat.\"x\n", protocol.NewError(protocol.CodeBadRequest, "no"))
+	raw := sseSubscribeReply("chat.\"x\n", resumeOutcome{}, protocol.NewError(protocol.CodeBadRequest, "no"))
 	if err := json.Unmarshal(raw, &bad); err != nil || bad.OK || bad.Channel != "chat.\"x\n" || bad.Error.Code != protocol.CodeBadRequest {
 		t.Errorf("error reply %s: %+v %v", raw, bad, err)
 	}

@@ -35,23 +35,16 @@ func (s *Server) checkUpgrade(c *fiber.Ctx) error {
 		s.metrics.refused.Add(1)
 		return err
 	}
-	if s.closing.Load() {
-		s.metrics.refused.Add(1)
-		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
-	}
-	if !s.originAllowed(c) {
-		s.metrics.refused.Add(1)
-		return fiber.NewError(fiber.StatusForbidden, "origin not allowed")
+	if err := s.gate(c); err != nil {
+		return err
 	}
 	if offered := c.Get(fiber.HeaderSecWebSocketProtocol); offered != "" && !offersV1(offered) {
 		s.metrics.refused.Add(1)
 		return fiber.NewError(fiber.StatusBadRequest, "unsupported protocol version; this server speaks "+protocol.Subprotocol)
 	}
-	ip := s.clientIP(c)
-	if ok, reason := s.limits.acquire(ip); !ok {
-		s.metrics.refused.Add(1)
-		c.Set(fiber.HeaderRetryAfter, "5")
-		return fiber.NewError(fiber.StatusServiceUnavailable, reason)
+	ip, err := s.reserveSlot(c)
+	if err != nil {
+		return err
 	}
 	// The handler releases the slot; if the upgrade fails it never runs,
 	// so release here unless the connection took ownership.
@@ -62,17 +55,23 @@ func (s *Server) checkUpgrade(c *fiber.Ctx) error {
 	} else {
 		c.Locals(localIdentity, id)
 	}
+	// fasthttp runs the hijacked handler after this returns: count it
+	// before the upgrade, so Shutdown cannot miss it; handleWS leaves.
+	if !s.tracked.enter() {
+		s.limits.release(ip)
+		s.metrics.refused.Add(1)
+		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
+	}
 	if err := c.Next(); err != nil {
+		s.tracked.leave()
 		s.limits.release(ip)
 		return err
 	}
 	if c.Response().StatusCode() != fiber.StatusSwitchingProtocols {
+		s.tracked.leave()
 		s.limits.release(ip)
 		return nil
 	}
-	// fasthttp runs the hijacked handler after this returns; count it now
-	// so Shutdown cannot miss it.
-	s.wg.Add(1)
 	return nil
 }
 

@@ -2,13 +2,13 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
+	"github.com/tickroom/tickroom/internal/lograte"
 	"github.com/tickroom/tickroom/internal/natsbus"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
@@ -19,12 +19,20 @@ type upstream struct {
 	bus     Bus
 	maxSize int
 	metrics *metrics
-	log     *rateLog
+	log     *lograte.Limiter // invalid producer messages: one line per interval
+	last    lastCaches       // last values of the open last-value topics
 }
 
 var _ hub.Upstream = (*upstream)(nil)
 
+// Subscribe opens pattern's live subscription and, for a last-value kind,
+// loads the topic's last values from JetStream once (after the live
+// subscription is in place, so nothing falls between the two).
 func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), error) {
+	var cache *lastCache
+	if carriesLastValues(pattern) {
+		cache = u.last.open(pattern)
+	}
 	sub, err := u.bus.SubscribeLive(pattern, func(m natsbus.Msg) {
 		ev, err := u.encode(m)
 		if err != nil {
@@ -32,12 +40,31 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 			return
 		}
 		u.metrics.eventIn(protocol.Kind(ev.Channel))
+		if cache != nil {
+			cache.put(ev)
+		}
 		deliver(ev)
 	})
 	if err != nil {
+		if cache != nil {
+			u.last.close(pattern, cache)
+		}
 		return nil, err
 	}
-	return func() { _ = sub.Unsubscribe() }, nil
+	if cache != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), lastValueLoad)
+		if err := u.load(ctx, pattern, cache); err != nil {
+			// Not fatal: the topic is live, and a subscriber retries the load.
+			u.log.Warn("last values not loaded", "pattern", pattern, "err", err)
+		}
+		cancel()
+	}
+	return func() {
+		_ = sub.Unsubscribe()
+		if cache != nil {
+			u.last.close(pattern, cache)
+		}
+	}, nil
 }
 
 // encode turns a producer's NATS message into the event browsers receive,
@@ -95,32 +122,4 @@ func (u *upstream) encode(m natsbus.Msg) (*hub.Event, error) {
 func (u *upstream) reject(subject string, err error) {
 	u.metrics.invalid(subject)
 	u.log.Warn("dropped invalid producer message", "subject", subject, "err", err)
-}
-
-// rateLog logs at most one line per key per interval, counting what it
-// skipped, so a hostile producer cannot flood the log.
-type rateLog struct {
-	logger   *slog.Logger
-	interval time.Duration
-
-	mu      sync.Mutex
-	last    time.Time
-	skipped int
-}
-
-func (r *rateLog) Warn(msg string, args ...any) {
-	r.mu.Lock()
-	now := time.Now()
-	if now.Sub(r.last) < r.interval {
-		r.skipped++
-		r.mu.Unlock()
-		return
-	}
-	skipped := r.skipped
-	r.last, r.skipped = now, 0
-	r.mu.Unlock()
-	if skipped > 0 {
-		args = append(args, "suppressed", skipped)
-	}
-	r.logger.Warn(msg, args...)
 }

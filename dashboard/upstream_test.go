@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickroom/tickroom/internal/lograte"
 	"github.com/tickroom/tickroom/internal/natsbus"
 )
 
 func testUpstream() *upstream {
 	return &upstream{maxSize: 64 << 10, metrics: newMetrics(),
-		log: &rateLog{logger: slog.New(slog.NewTextHandler(io.Discard, nil)), interval: time.Second}}
+		log: &lograte.Limiter{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Every: time.Second}}
 }
 
 // A producer's pretty-printed JSON must not break the '\n' framing.

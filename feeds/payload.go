@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // TimeLayout is how the feeds write times: RFC 3339, milliseconds, UTC.
@@ -61,33 +62,41 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Tick is the payload of market.<SYMBOL>. Bid, Ask, Size and Volume are
-// optional: zero means absent and is omitted from the JSON. Volume is the
-// cumulative traded volume of the session; Size the size of this trade.
+// Tick is the payload of market.<SYMBOL>. Bid, Ask, Size, Volume, BidSize
+// and AskSize are optional: zero means absent and is omitted from the JSON.
+// Volume is the cumulative traded volume of the session; Size the size of
+// this trade; BidSize and AskSize the sizes quoted at Bid and Ask.
 type Tick struct {
-	Symbol string  `json:"symbol"`
-	Price  float64 `json:"price"`
-	Bid    float64 `json:"bid,omitempty"`
-	Ask    float64 `json:"ask,omitempty"`
-	Size   float64 `json:"size,omitempty"`
-	Volume float64 `json:"volume,omitempty"`
-	Time   Time    `json:"time,omitzero"`
+	Symbol  string  `json:"symbol"`
+	Price   float64 `json:"price"`
+	Bid     float64 `json:"bid,omitempty"`
+	Ask     float64 `json:"ask,omitempty"`
+	Size    float64 `json:"size,omitempty"`
+	Volume  float64 `json:"volume,omitempty"`
+	BidSize float64 `json:"bid_size,omitempty"`
+	AskSize float64 `json:"ask_size,omitempty"`
+	Time    Time    `json:"time,omitzero"`
 }
 
-// Validate applies the gateway's rules for market payloads: the symbol is a
-// valid subject token, price is finite and > 0, the optional numbers are
-// finite and >= 0.
+// Validate applies the gateway's rules for market payloads — the schema
+// has one owner, protocol.ValidatePayload, so a tick the feed accepts is
+// one the gateway accepts: the symbol is a valid subject token, price is
+// finite and > 0, the optional numbers are finite and >= 0.
 func (t Tick) Validate() error {
 	if !protocol.ValidToken(t.Symbol) {
 		return fmt.Errorf("%w: symbol %q is not a subject token [A-Za-z0-9_-]", ErrInvalid, t.Symbol)
 	}
-	if !finite(t.Price) || t.Price <= 0 {
-		return fmt.Errorf("%w: %s: price must be a finite number > 0", ErrInvalid, t.Symbol)
+	data, err := json.Marshal(t)
+	if err != nil { // NaN or ±Inf
+		return fmt.Errorf("%w: %s: numbers must be finite", ErrInvalid, t.Symbol)
 	}
-	for _, v := range [...]float64{t.Bid, t.Ask, t.Size, t.Volume} {
-		if !finite(v) || v < 0 {
-			return fmt.Errorf("%w: %s: bid, ask, size and volume must be finite and >= 0", ErrInvalid, t.Symbol)
-		}
+	return validate(Subject(KindMarket, t.Symbol), data)
+}
+
+// validate checks data against the wire schema of subject's kind.
+func validate(subject string, data []byte) error {
+	if _, err := protocol.ValidatePayload(subject, data); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, protocol.LastToken(subject), err)
 	}
 	return nil
 }
@@ -95,14 +104,14 @@ func (t Tick) Validate() error {
 // DecodeTick decodes and validates a market payload received on subject;
 // the symbol must equal the subject's last token.
 func DecodeTick(subject string, data []byte) (Tick, error) {
+	if err := validate(subject, data); err != nil {
+		return Tick{}, err
+	}
 	var t Tick
 	if err := json.Unmarshal(data, &t); err != nil {
 		return Tick{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if sym := protocol.LastToken(subject); t.Symbol != sym {
-		return Tick{}, fmt.Errorf("%w: symbol %q does not match subject %q", ErrInvalid, t.Symbol, subject)
-	}
-	return t, t.Validate()
+	return t, nil
 }
 
 // Candle is the payload of candle.<SYMBOL>: an OHLCV bar. A bar in progress

@@ -10,25 +10,19 @@ import (
 )
 
 // startFeeds runs the simulated market, analytics and alerts in-process on
-// the bus's connection (in-process to the embedded server: no TCP hop).
+// the bus's connection (in-process to the embedded server: no TCP hop), as
+// a part of the node: they stop at Shutdown, and a feed that fails fails
+// the node.
 func (n *Node) startFeeds() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	n.feedsCancel = cancel
-	n.feedsDone = make(chan struct{})
-	go func() {
-		defer close(n.feedsDone)
-		if err := cli.RunAll(ctx, n.bus.Conn(), n.log.With("part", "feeds")); err != nil {
-			n.log.Error("feeds stopped", "err", err)
+	log := n.log.With("part", "feeds")
+	n.goPart("feeds", func(ctx context.Context) error {
+		err := cli.RunAll(ctx, n.bus.Conn(), log)
+		if ctx.Err() != nil {
+			return nil // stopped by Shutdown
 		}
-	}()
+		return err
+	})
 	return nil
-}
-
-func (n *Node) stopFeeds() {
-	if n.feedsCancel != nil {
-		n.feedsCancel()
-		<-n.feedsDone
-	}
 }
 
 // runFeed is `tickroom feed NAME [flags]`: one producer as its own process

@@ -12,7 +12,10 @@ import (
 	"net/http/pprof"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tickroom/tickroom/dashboard"
 	"github.com/tickroom/tickroom/internal/auth"
@@ -23,36 +26,92 @@ import (
 // Node is one running tickroom process: optionally an embedded NATS server,
 // the bus connection, the gateway, and optionally the in-process feeds.
 // Start builds it; Shutdown stops the parts in reverse order.
+//
+// The parts that run (the gateway's listener, pprof, the in-process feeds)
+// run under one errgroup: the first that fails ends Wait with its error,
+// so the process exits with one clear line instead of running unready.
 type Node struct {
-	cfg      config.Config
-	log      *slog.Logger
-	nats     *natsbus.Server // nil on external NATS
-	bus      *natsbus.Bus
-	gw       *dashboard.Server
-	ln       net.Listener
-	url      string
-	serveErr chan error
+	cfg  config.Config
+	log  *slog.Logger
+	nats *natsbus.Server // nil on external NATS
+	bus  *natsbus.Bus
+	gw   *dashboard.Server
+	ln   net.Listener
+	url  string
 
-	pprof     *http.Server
-	pprofDone chan struct{}
+	pprof *http.Server
 
-	feedsCancel context.CancelFunc
-	feedsDone   chan struct{}
+	parts     *errgroup.Group
+	partsCtx  context.Context    // the parts' context: ends at Shutdown or when one fails
+	stopParts context.CancelFunc // ends partsCtx at Shutdown
+	stopping  atomic.Bool        // Shutdown began: parts ending now are not failures
+	failOnce  sync.Once
+	failed    chan struct{} // closed when a part failed; failErr says why
+	failErr   error
 
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
 
-// Start brings a node up and returns once it accepts connections.
-func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, log: logger, serveErr: make(chan error, 1)}
-	defer func() {
-		if err != nil {
-			_ = n.Shutdown(context.Background())
+// Start brings a node up and returns once it accepts connections. If any
+// step fails, what already started is stopped (bounded) and the error is
+// returned; Start never returns a half-built node.
+func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Node, error) {
+	n := &Node{cfg: cfg, log: logger, failed: make(chan struct{})}
+	base, cancel := context.WithCancel(context.Background())
+	n.parts, n.partsCtx = errgroup.WithContext(base)
+	n.stopParts = cancel
+	if err := n.start(ctx); err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), startCleanup)
+		defer cancel()
+		if serr := n.Shutdown(sctx); serr != nil {
+			n.log.Warn("cleanup after a failed start", "err", serr)
 		}
-	}()
+		return nil, err
+	}
+	return n, nil
+}
+
+// startCleanup bounds the cleanup after a failed Start.
+const startCleanup = 15 * time.Second
+
+// goPart runs one part of the node under the errgroup. A part that ends
+// before Shutdown began — with an error, or without one (a listener closed
+// under it) — fails the node: Wait returns its error.
+func (n *Node) goPart(name string, run func(ctx context.Context) error) {
+	n.parts.Go(func() error {
+		err := run(n.partsCtx)
+		if n.stopping.Load() {
+			return nil
+		}
+		if err == nil {
+			err = errors.New("stopped unexpectedly")
+		}
+		err = fmt.Errorf("%s: %w", name, err)
+		n.failOnce.Do(func() {
+			n.failErr = err
+			close(n.failed)
+		})
+		return err
+	})
+}
+
+// Wait blocks until ctx ends (then it returns nil) or a part of the node
+// fails (then it returns that part's error). Shutdown is the caller's
+// next step either way.
+func (n *Node) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-n.failed:
+		return n.failErr
+	}
+}
+
+func (n *Node) start(ctx context.Context) (err error) {
+	cfg, logger := n.cfg, n.log
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		return fmt.Errorf("data dir: %w", err)
 	}
 	busCfg := natsbus.Config{
 		URLs: cfg.NATSURLs, Name: "tickroom-" + cfg.Node, Replicas: cfg.Replicas,
@@ -67,28 +126,28 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 			Logger: quieter(logger.With("part", "nats-server"), slog.LevelWarn),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("embedded NATS: %w", err)
+			return fmt.Errorf("embedded NATS: %w", err)
 		}
 		busCfg.Server = n.nats
 	}
 	n.bus, err = natsbus.Connect(ctx, busCfg)
 	if err != nil {
-		return nil, fmt.Errorf("NATS: %w", err)
+		return fmt.Errorf("NATS: %w", err)
 	}
 
 	ids, err := n.identities(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// A rule that does not parse must stop the start, never be dropped:
 	// dropping it would open the room it was meant to close.
-	readRules, err := roomRules(cfg.RoomRead)
+	readRules, err := config.ParseRoomRules(cfg.RoomRead)
 	if err != nil {
-		return nil, fmt.Errorf("room-read: %w", err)
+		return fmt.Errorf("room-read: %w", err)
 	}
-	writeRules, err := roomRules(cfg.RoomWrite)
+	writeRules, err := config.ParseRoomRules(cfg.RoomWrite)
 	if err != nil {
-		return nil, fmt.Errorf("room-write: %w", err)
+		return fmt.Errorf("room-write: %w", err)
 	}
 	n.gw, err = dashboard.New(dashboard.Config{
 		Node:                cfg.Node,
@@ -106,7 +165,6 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		ChatBurst:           cfg.Limits.ChatBurst,
 		SubscribeRate:       cfg.Limits.SubscribeRate,
 		SubscribeBurst:      cfg.Limits.SubscribeBurst,
-		SessionTTL:          cfg.SessionTTL,
 		SecureCookies:       cfg.TLSCert != "",
 		AdminToken:          cfg.AdminToken,
 		ExpiryGrace:         expiryGrace(cfg),
@@ -118,37 +176,37 @@ func Start(ctx context.Context, cfg config.Config, logger *slog.Logger) (n *Node
 		Logger:              logger.With("part", "gateway"),
 	}, n.bus, ids)
 	if err != nil {
-		return nil, err
+		return err
 	}
 
 	n.ln, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
+		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	scheme := "http"
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("TLS: %w", err)
+			return fmt.Errorf("TLS: %w", err)
 		}
 		n.ln = tls.NewListener(n.ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
 	n.url = scheme + "://" + displayAddr(n.ln.Addr())
-	go func() { n.serveErr <- n.gw.Serve(n.ln) }()
+	n.goPart("gateway listener "+cfg.Addr, func(context.Context) error { return n.gw.Serve(n.ln) })
 
 	if cfg.PprofAddr != "" {
 		if err := n.startPprof(cfg.PprofAddr); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if cfg.Feeds {
 		if err := n.startFeeds(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	logger.Info("tickroom started", "url", n.url, "node", cfg.Node, "nats", natsDescription(n))
-	return n, nil
+	return nil
 }
 
 // identities builds dev sessions and the JWT verifier when one is
@@ -201,19 +259,6 @@ func expiryGrace(cfg config.Config) time.Duration {
 	return cfg.JWT.Skew
 }
 
-// roomRules converts room-read/room-write items.
-func roomRules(items []string) ([]dashboard.RoomRule, error) {
-	parsed, err := config.ParseRoomRules(items)
-	if err != nil {
-		return nil, err
-	}
-	var out []dashboard.RoomRule
-	for _, r := range parsed {
-		out = append(out, dashboard.RoomRule{Pattern: r.Pattern, Users: r.Users, Roles: r.Roles})
-	}
-	return out, nil
-}
-
 // sharedSessionKey reads (or first creates) the deployment's session key in
 // NATS, waiting up to 30s for NATS to come up: gateways may start first.
 func (n *Node) sharedSessionKey(ctx context.Context) ([]byte, error) {
@@ -249,27 +294,40 @@ func (n *Node) NATSURL() string {
 	return n.nats.ClientURL()
 }
 
-// Shutdown stops the node: clients get 1001, feeds stop, the bus drains,
-// the embedded server shuts down. It waits for all of them, bounded by ctx
-// where the parts allow.
+// Shutdown stops the node: clients get 1001, the listener and pprof
+// close, feeds stop, the bus drains, the embedded server shuts down. It is
+// bounded by ctx: when ctx ends first it returns ctx's error without
+// waiting for the parts still stopping (they end on their own). Safe on a
+// node whose Start failed halfway, and idempotent.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.shutdownOnce.Do(func() {
+		n.stopping.Store(true)
 		var errs []error
 		if n.gw != nil {
 			errs = append(errs, n.gw.Shutdown(ctx))
-			if n.ln != nil {
-				if err := <-n.serveErr; err != nil {
-					errs = append(errs, err)
-				}
-			}
-		} else if n.ln != nil {
+		}
+		if n.ln != nil {
+			// fasthttp closes only a listener its Serve already registered:
+			// one whose Serve goroutine has not begun yet must be closed
+			// here, or that Serve would accept forever.
 			_ = n.ln.Close()
 		}
 		if n.pprof != nil {
 			errs = append(errs, n.pprof.Shutdown(ctx))
-			<-n.pprofDone
 		}
-		n.stopFeeds()
+		n.stopParts() // feeds stop
+		parts := make(chan struct{})
+		go func() { // ends when the last part returns
+			_ = n.parts.Wait()
+			close(parts)
+		}()
+		select {
+		case <-parts:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("shutdown: parts still stopping: %w", ctx.Err()))
+			n.shutdownErr = errors.Join(errs...)
+			return
+		}
 		if n.bus != nil {
 			n.bus.Close()
 		}
@@ -339,11 +397,13 @@ func (n *Node) startPprof(addr string) error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	n.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	n.pprofDone = make(chan struct{})
-	go func() { // ends when Shutdown closes the server
-		defer close(n.pprofDone)
-		_ = n.pprof.Serve(ln)
-	}()
+	srv := n.pprof
+	n.goPart("pprof listener "+addr, func(context.Context) error { // ends when Shutdown closes the server
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
 	n.log.Info("pprof listening", "addr", ln.Addr().String())
 	return nil
 }

@@ -43,10 +43,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, getenv f
 			return err
 		}
 		fmt.Fprintf(stdout, "tickroom %s: open %s\n", mode, n.URL())
-		<-ctx.Done()
+		// Until a signal, or until a part fails: then the process ends
+		// with that part's error rather than running unready.
+		failed := n.Wait(ctx)
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		return n.Shutdown(sctx)
+		return errors.Join(failed, n.Shutdown(sctx))
 	case "feed":
 		return runFeed(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":

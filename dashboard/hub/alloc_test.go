@@ -48,7 +48,7 @@ func TestDeliveryAllocatesNothing(t *testing.T) {
 func playWriters(tb testing.TB, clients []*Client, batches [][]*Event) {
 	for i, c := range clients {
 		select {
-		case <-c.Ready():
+		case <-wakes(c):
 		default:
 		}
 		batches[i] = c.Drain(batches[i][:0])

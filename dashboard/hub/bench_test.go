@@ -114,7 +114,7 @@ func BenchmarkDrain(b *testing.B) {
 					deliver(ev)
 				}
 				select {
-				case <-c.Ready():
+				case <-wakes(c):
 				default:
 				}
 				batch = c.Drain(batch[:0])

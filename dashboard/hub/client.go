@@ -7,31 +7,28 @@ import (
 )
 
 // Client is one connection's view of the hub: its subscriptions and its
-// outbound queue. A transport creates it with Hub.Register, runs one writer
-// that loops on Ready/Drain, and calls Hub.Unregister when the connection
-// ends.
+// outbound queue. A transport creates it with Hub.Register, sets OnWake to
+// start (or signal) its writer, which empties the queue with Drain, and
+// calls Hub.Unregister when the connection ends.
 type Client struct {
 	hub  *Hub
 	ID   string // session id, for logs and admin
 	User string // authenticated user name, for presence
 
-	ready chan struct{} // capacity 1: "the queue has something or the client closed"
-	done  chan struct{} // closed once the client is closed
-	space chan struct{} // capacity 1: "the writer drained the queue", for replays waiting on it
+	done    chan struct{} // closed once the client is closed
+	drained chan struct{} // capacity 1: "the writer drained the queue", for replays waiting on it
 
-	mu      sync.Mutex
-	queue   []*Event
-	slots   map[string]int // channel → index in queue of its queued droppable event
-	bytes   int            // bytes of strict events queued
-	subs    map[string]*Sub
-	closeBy *protocol.Close
-	onSlow  func()
-	onWake  func()
+	// mu guards everything below. Lock order: Hub.mu before mu, never the
+	// other way round.
+	mu        sync.Mutex
+	queue     []*Event
+	tickIndex map[string]int // channel → index in queue of its queued droppable event, for conflation
+	bytes     int            // bytes of strict events queued
+	subs      map[string]*Sub
+	closeBy   *protocol.Close
+	onSlow    func()
+	onWake    func()
 }
-
-// Ready returns a channel that receives when the queue may have become
-// non-empty. It is the writer's wake-up; it never closes.
-func (c *Client) Ready() <-chan struct{} { return c.ready }
 
 // Done is closed when the client is closed (by Close, by overflow or by the
 // hub's shutdown). The writer should then send Reason's close frame.
@@ -62,10 +59,10 @@ func (c *Client) Drain(dst []*Event) []*Event {
 		clear(c.queue)
 		c.queue = c.queue[:0]
 	}
-	clear(c.slots)
+	clear(c.tickIndex)
 	c.bytes = 0
 	select { // a replay waiting for room may go on
-	case c.space <- struct{}{}:
+	case c.drained <- struct{}{}:
 	default:
 	}
 	return out
@@ -134,12 +131,12 @@ func (c *Client) OnSlowConsumer(fn func()) {
 // closing the client when strict events overflow the bound.
 func (c *Client) enqueueLocked(ev *Event) {
 	if ev.Droppable {
-		if i, ok := c.slots[ev.Channel]; ok {
+		if i, ok := c.tickIndex[ev.Channel]; ok {
 			c.queue[i] = ev
 			c.hub.stats.conflated.Add(1)
 			return
 		}
-		c.slots[ev.Channel] = len(c.queue)
+		c.tickIndex[ev.Channel] = len(c.queue)
 	} else {
 		c.bytes += ev.size()
 		if c.bytes > c.hub.cfg.QueueBytes {
@@ -148,22 +145,17 @@ func (c *Client) enqueueLocked(ev *Event) {
 		}
 	}
 	c.queue = append(c.queue, ev)
-	if len(c.queue) == 1 {
-		select {
-		case c.ready <- struct{}{}:
-		default:
-		}
-		if c.onWake != nil {
-			c.onWake()
-		}
+	if len(c.queue) == 1 && c.onWake != nil {
+		c.onWake()
 	}
 }
 
 // OnWake sets fn to run whenever the queue goes from empty to non-empty and
-// when the client is closed: a transport can start its writer on demand
-// instead of parking a goroutine per idle connection on Ready. fn runs under
-// the client's lock: it must be quick (start a goroutine, flip a flag) and
-// must not call the Client.
+// when the client is closed. It is the writer's one wake-up: a transport
+// starts its writer on demand from it, so an idle connection parks no
+// writer goroutine. fn runs under the client's lock: it must be quick
+// (start a goroutine, flip a flag) and must not call the Client. Anything
+// queued before fn was set woke nobody: look (Queued, Done) after setting it.
 func (c *Client) OnWake(fn func()) {
 	c.mu.Lock()
 	c.onWake = fn
@@ -175,7 +167,7 @@ func (c *Client) OnWake(fn func()) {
 func (c *Client) deliver(s *Sub, ev *Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closeBy != nil || s.gone {
+	if c.closeBy != nil || s.removed {
 		return
 	}
 	if s.buffering {

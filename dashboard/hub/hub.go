@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -49,8 +50,13 @@ type Hub struct {
 	up    Upstream
 	stats counters
 
-	stopping sync.WaitGroup // upstream stops in flight; Shutdown waits for them
+	stopping sync.WaitGroup // upstream stops in flight; WaitUpstreamsStopped waits for them
 
+	// Lock order: Hub.mu, then Client.mu (Subscribe takes both, in that
+	// order). Nothing takes Hub.mu while holding a Client.mu, and neither
+	// is held across I/O, a call into the Upstream or a callback
+	// (OnPresence runs after both are released; OnWake and OnSlowConsumer
+	// run under Client.mu and must not call back into the hub).
 	mu       sync.Mutex
 	topics   map[string]*topic
 	clients  map[*Client]struct{}
@@ -64,8 +70,8 @@ type topic struct {
 	subs    atomic.Pointer[[]*Sub] // copy-on-write; fan-out reads it without locks
 
 	// Guarded by Hub.mu.
-	n      int
-	linger *time.Timer
+	subscribers int // len(*subs), kept beside it for the registry's checks
+	linger      *time.Timer
 
 	events     atomic.Int64 // events received from the upstream
 	deliveries atomic.Int64 // events queued to subscribers (events × subscribers)
@@ -101,14 +107,13 @@ func New(up Upstream, cfg Config) *Hub {
 // connection ends.
 func (h *Hub) Register(id, user string) (*Client, error) {
 	c := &Client{
-		hub:   h,
-		ID:    id,
-		User:  user,
-		ready: make(chan struct{}, 1),
-		done:  make(chan struct{}),
-		space: make(chan struct{}, 1),
-		slots: make(map[string]int),
-		subs:  make(map[string]*Sub),
+		hub:       h,
+		ID:        id,
+		User:      user,
+		done:      make(chan struct{}),
+		drained:   make(chan struct{}, 1),
+		tickIndex: make(map[string]int),
+		subs:      make(map[string]*Sub),
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -141,12 +146,78 @@ func (h *Hub) Unregister(c *Client) {
 	h.mu.Unlock()
 }
 
-// Subscribe subscribes c to pattern (a validated channel, wildcards allowed).
-// The new subscription starts buffering: live events are held until the
-// caller has sent the reply and any replay or last values through Replay,
-// then calls Live. created is false when c was already subscribed to
-// pattern; the existing subscription is returned and stays as it was.
-func (h *Hub) Subscribe(c *Client, pattern string) (s *Sub, created bool, err error) {
+// Start says how a new subscription begins. Subscribe queues, in this
+// order: Reply (the subscribe's answer), then what Backfill sends (a replay
+// after Since, or last values), then the live events that arrived
+// meanwhile and Backfill did not already send — no gap, and no duplicate
+// by seq.
+type Start struct {
+	// Since: nothing at or below this seq is delivered (the client's since);
+	// 0 means no bound.
+	Since uint64
+	// Reply is queued before any event of the subscription; nil: none.
+	Reply []byte
+	// Backfill, if set, runs after Reply is queued, on the caller's
+	// goroutine, while live events are held.
+	Backfill func(ctx context.Context, out *Replay) error
+}
+
+// Subscribe subscribes c to pattern (a validated channel, wildcards
+// allowed) and returns once the subscription is live, already ordered as
+// Start describes. created is false when c was already subscribed to
+// pattern: then only Reply is queued, and the subscription stays as it
+// was. ctx bounds the wait for the upstream subscription (opened once per
+// pattern, by whichever client asks first) and the backfill.
+//
+// An error from Backfill is returned with s set: the subscription is in
+// place and live, but what came before it may be incomplete. Any other
+// error leaves no subscription. A closed client yields its *protocol.Close.
+func (h *Hub) Subscribe(ctx context.Context, c *Client, pattern string, start Start) (s *Sub, created bool, err error) {
+	s, created, err = h.subscribe(ctx, c, pattern)
+	if err != nil {
+		return nil, false, err
+	}
+	if start.Reply != nil {
+		if err := c.Send(start.Reply); err != nil {
+			if created {
+				s.live()
+			}
+			return s, created, err
+		}
+	}
+	if !created {
+		return s, false, nil
+	}
+	defer s.live()
+	s.skipTo(start.Since)
+	if start.Backfill != nil {
+		if err := start.Backfill(ctx, &Replay{ctx: ctx, s: s}); err != nil {
+			return s, true, err
+		}
+	}
+	return s, true, nil
+}
+
+// Replay is what a Backfill sends its events through. It is valid only
+// during the Backfill call.
+type Replay struct {
+	ctx context.Context
+	s   *Sub
+}
+
+// Send queues an event from history or a last value, ahead of the live
+// events held meanwhile. It is strict (never conflated nor dropped); when
+// the queue is full it waits for the writer to drain it (a replay runs at
+// the pace the client reads), until ctx ends.
+func (r *Replay) Send(ev *Event) error { return r.s.replay(r.ctx, ev) }
+
+// SkipTo moves the resume point: live events at or below seq are not
+// delivered (a backfill that read further than it sent).
+func (r *Replay) SkipTo(seq uint64) { r.s.skipTo(seq) }
+
+// subscribe is the registry step of Subscribe: the new subscription starts
+// buffering, and live events are held until live is called.
+func (h *Hub) subscribe(ctx context.Context, c *Client, pattern string) (s *Sub, created bool, err error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -179,7 +250,7 @@ func (h *Hub) Subscribe(c *Client, pattern string) (s *Sub, created bool, err er
 	s = &Sub{client: c, topic: t, Pattern: pattern, buffering: true}
 	c.subs[pattern] = s
 	c.mu.Unlock()
-	t.n++
+	t.subscribers++
 	old := *t.subs.Load()
 	next := make([]*Sub, len(old), len(old)+1)
 	copy(next, old)
@@ -191,7 +262,12 @@ func (h *Hub) Subscribe(c *Client, pattern string) (s *Sub, created bool, err er
 	if opener {
 		h.openUpstream(t) // outside the lock: the Upstream may do network I/O
 	}
-	<-t.ready
+	select {
+	case <-t.ready:
+	case <-ctx.Done():
+		h.removeSub(s)
+		return nil, false, ctx.Err()
+	}
 	if t.err != nil {
 		h.removeSub(s)
 		return nil, false, t.err
@@ -200,7 +276,7 @@ func (h *Hub) Subscribe(c *Client, pattern string) (s *Sub, created bool, err er
 	// neither joins nor leaves.
 	h.mu.Lock()
 	c.mu.Lock()
-	s.present = !s.gone
+	s.present = !s.removed
 	c.mu.Unlock()
 	joined := s.present && h.trackPresenceLocked(c.User, pattern, +1)
 	h.mu.Unlock()
@@ -253,11 +329,11 @@ func (c *Client) Subscriptions() int {
 func (h *Hub) removeSub(s *Sub) {
 	c := s.client
 	c.mu.Lock()
-	if s.gone {
+	if s.removed {
 		c.mu.Unlock()
 		return
 	}
-	s.gone = true
+	s.removed = true
 	s.pending = nil
 	if c.subs[s.Pattern] == s {
 		delete(c.subs, s.Pattern)
@@ -274,10 +350,10 @@ func (h *Hub) removeSub(s *Sub) {
 		}
 	}
 	t.subs.Store(&next)
-	t.n--
+	t.subscribers--
 	left := s.present && h.trackPresenceLocked(c.User, s.Pattern, -1)
 	s.present = false
-	if t.n == 0 && h.topics[t.pattern] == t {
+	if t.subscribers == 0 && h.topics[t.pattern] == t {
 		if h.closed {
 			h.dropTopicLocked(t)
 		} else {
@@ -294,7 +370,7 @@ func (h *Hub) removeSub(s *Sub) {
 func (h *Hub) expire(t *topic) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if t.n == 0 && h.topics[t.pattern] == t {
+	if t.subscribers == 0 && h.topics[t.pattern] == t {
 		h.dropTopicLocked(t)
 	}
 }
@@ -403,7 +479,7 @@ func (h *Hub) Shutdown(code int, reason string) {
 		clients = append(clients, c)
 	}
 	for _, t := range h.topics {
-		if t.n == 0 {
+		if t.subscribers == 0 {
 			h.dropTopicLocked(t)
 		}
 	}
@@ -413,13 +489,13 @@ func (h *Hub) Shutdown(code int, reason string) {
 	}
 }
 
-// Wait blocks until every upstream stop the hub started has returned. Call
-// it after Shutdown and after the transports have unregistered their
-// clients, before closing the Upstream.
-func (h *Hub) Wait() {
+// WaitUpstreamsStopped blocks until every upstream stop the hub started
+// has returned. Call it after Shutdown and after the transports have
+// unregistered their clients, before closing the Upstream.
+func (h *Hub) WaitUpstreamsStopped() {
 	h.mu.Lock()
 	for _, t := range h.topics {
-		if t.n == 0 {
+		if t.subscribers == 0 {
 			h.dropTopicLocked(t)
 		}
 	}

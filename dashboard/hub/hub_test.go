@@ -68,7 +68,7 @@ func TestConcurrentSubscribersShareOneUpstream(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, created, err := h.Subscribe(c, "chat.room")
+			_, created, err := h.subscribe(ctx, c, "chat.room")
 			if err == nil && !created {
 				err = errors.New("created=false")
 			}
@@ -112,7 +112,7 @@ func TestResubscribeWithinLingerReusesUpstream(t *testing.T) {
 	h.Unsubscribe(c, "market.AAPL")
 	h.Unregister(c)
 	h.Shutdown(protocol.CloseGoingAway, "bye")
-	h.Wait()
+	h.WaitUpstreamsStopped()
 	expectCounts(t, up, "market.AAPL", 1, 1)
 }
 
@@ -141,7 +141,7 @@ func TestUpstreamErrorIsReturnedAndRetried(t *testing.T) {
 	c := mustRegister(t, h, "c", "")
 	up.failNext("chat.room", errUpstream)
 
-	s, created, err := h.Subscribe(c, "chat.room")
+	s, created, err := h.subscribe(ctx, c, "chat.room")
 	if !errors.Is(err, errUpstream) || s != nil || created {
 		t.Fatalf("Subscribe = %v, %v, %v; want nil, false, %v", s, created, err, errUpstream)
 	}
@@ -167,7 +167,7 @@ func TestUpstreamErrorReachesEveryWaiter(t *testing.T) {
 	for i := range n {
 		c := mustRegister(t, h, fmt.Sprint("c", i), "")
 		go func() {
-			_, _, err := h.Subscribe(c, "chat.room")
+			_, _, err := h.subscribe(ctx, c, "chat.room")
 			errs <- err
 		}()
 	}
@@ -194,7 +194,7 @@ func TestDuplicateSubscribe(t *testing.T) {
 	h, up := newTestHub(t, Config{Linger: tinyLinger})
 	c := mustRegister(t, h, "c", "")
 	s1 := mustSubscribe(t, h, c, "chat.room")
-	s2, created, err := h.Subscribe(c, "chat.room")
+	s2, created, err := h.subscribe(ctx, c, "chat.room")
 	if err != nil || created || s2 != s1 {
 		t.Fatalf("duplicate Subscribe = %p, %v, %v; want %p, false, nil", s2, created, err, s1)
 	}
@@ -207,7 +207,7 @@ func TestDuplicateSubscribe(t *testing.T) {
 	// "Stays as it was": still buffering.
 	up.push(t, "chat.room", strict("chat.room", 1, "m1"))
 	expectFrames(t, c)
-	s1.Live()
+	s1.live()
 	expectFrames(t, c, "m1")
 	expectCounts(t, up, "chat.room", 1, 0)
 }
@@ -237,7 +237,7 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 	s := mustSubscribe(t, h, a, "chat.room")
 	up.push(t, "chat.room", strict("chat.room", 3, "m3"))
 	h.Unsubscribe(a, "chat.room")
-	s.Live()
+	s.live()
 	expectFrames(t, a)
 	expectFrames(t, b, "m3")
 }
@@ -278,7 +278,7 @@ func TestUnregisterStopsDelivery(t *testing.T) {
 	if st := h.Stats(); st.Clients != 1 {
 		t.Fatalf("second Unregister changed clients: %+v", st)
 	}
-	_, _, err := h.Subscribe(a, "chat.room")
+	_, _, err := h.subscribe(ctx, a, "chat.room")
 	var cl *protocol.Close
 	if !errors.As(err, &cl) || cl.Code != protocol.CloseNormal {
 		t.Fatalf("Subscribe on closed client = %v, want its close reason", err)
@@ -357,7 +357,7 @@ func TestShutdown(t *testing.T) {
 	if c, err := h.Register("late", ""); !errors.Is(err, ErrClosed) || c != nil {
 		t.Fatalf("Register after Shutdown = %v, %v; want ErrClosed", c, err)
 	}
-	if _, _, err := h.Subscribe(a, "chat.other"); !errors.Is(err, ErrClosed) {
+	if _, _, err := h.subscribe(ctx, a, "chat.other"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Subscribe after Shutdown = %v, want ErrClosed", err)
 	}
 	h.Shutdown(protocol.CloseGoingAway, "again") // idempotent
@@ -372,7 +372,7 @@ func TestShutdown(t *testing.T) {
 			t.Fatalf("Unregister replaced the close reason: %v", r)
 		}
 	}
-	h.Wait()
+	h.WaitUpstreamsStopped()
 	for _, p := range []string{"chat.room", "market.AAPL", "market.MSFT"} {
 		expectCounts(t, up, p, 1, 1)
 	}
@@ -390,7 +390,7 @@ func TestWaitWaitsForSlowStop(t *testing.T) {
 	entered, release := up.hold("chat.room")
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := h.Subscribe(c, "chat.room")
+		_, _, err := h.subscribe(ctx, c, "chat.room")
 		done <- err
 	}()
 	<-entered
@@ -398,7 +398,7 @@ func TestWaitWaitsForSlowStop(t *testing.T) {
 	h.Unregister(c)
 	waited := make(chan struct{})
 	go func() {
-		h.Wait()
+		h.WaitUpstreamsStopped()
 		close(waited)
 	}()
 	select {
@@ -447,7 +447,7 @@ func TestWaitStopsLingeringTopics(t *testing.T) {
 	subscribeLive(t, h, c, "market.AAPL")
 	h.Unregister(c)
 	expectCounts(t, up, "market.AAPL", 1, 0)
-	h.Wait()
+	h.WaitUpstreamsStopped()
 	expectCounts(t, up, "market.AAPL", 1, 1)
 	if st := h.Stats(); st.Topics != 0 {
 		t.Fatalf("Topics after Wait = %d", st.Topics)
@@ -498,7 +498,7 @@ func TestConcurrentChurn(t *testing.T) {
 					return
 				}
 				for j, p := range patterns[(i % len(patterns)):] {
-					s, _, err := h.Subscribe(c, p)
+					s, _, err := h.subscribe(ctx, c, p)
 					var cl *protocol.Close
 					if errors.As(err, &cl) && cl.Code == protocol.CloseSlowConsumer {
 						break // the feed outran this client: it still unregisters
@@ -508,7 +508,7 @@ func TestConcurrentChurn(t *testing.T) {
 						return
 					}
 					if j%2 == 0 {
-						s.Live()
+						s.live()
 					}
 				}
 				c.Drain(nil)
@@ -526,7 +526,7 @@ func TestConcurrentChurn(t *testing.T) {
 	close(stopFeed)
 	feed.Wait()
 	h.Shutdown(1001, "")
-	h.Wait()
+	h.WaitUpstreamsStopped()
 	for _, p := range patterns {
 		subs, stops := up.counts(p)
 		if subs == 0 || subs != stops {

@@ -20,7 +20,7 @@ func (h *Hub) Topics() []TopicInfo {
 	h.mu.Lock()
 	out := make([]TopicInfo, 0, len(h.topics))
 	for p, t := range h.topics {
-		out = append(out, TopicInfo{Pattern: p, Subscribers: t.n, Events: t.events.Load(), Deliveries: t.deliveries.Load()})
+		out = append(out, TopicInfo{Pattern: p, Subscribers: t.subscribers, Events: t.events.Load(), Deliveries: t.deliveries.Load()})
 	}
 	h.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Pattern < out[j].Pattern })

@@ -132,7 +132,7 @@ func newTestHub(t testing.TB, cfg Config) (*Hub, *fakeUpstream) {
 		for _, c := range h.Clients() {
 			h.Unregister(c)
 		}
-		h.Wait()
+		h.WaitUpstreamsStopped()
 	})
 	return h, up
 }
@@ -143,12 +143,34 @@ func mustRegister(t testing.TB, h *Hub, id, user string) *Client {
 	if err != nil {
 		t.Fatalf("Register(%q): %v", id, err)
 	}
+	wakes(c)
 	return c
+}
+
+// wakeChans holds, per client, the channel its OnWake signals: a test's
+// stand-in for a transport's writer.
+var wakeChans sync.Map // *Client → chan struct{}
+
+// wakes returns the channel that receives when c's queue may have become
+// non-empty or c closed. mustRegister sets it up before anything is queued.
+func wakes(c *Client) <-chan struct{} {
+	if ch, ok := wakeChans.Load(c); ok {
+		return ch.(chan struct{})
+	}
+	ch := make(chan struct{}, 1)
+	c.OnWake(func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	})
+	wakeChans.Store(c, ch)
+	return ch
 }
 
 func mustSubscribe(t testing.TB, h *Hub, c *Client, pattern string) *Sub {
 	t.Helper()
-	s, created, err := h.Subscribe(c, pattern)
+	s, created, err := h.subscribe(ctx, c, pattern)
 	if err != nil {
 		t.Fatalf("Subscribe(%s, %q): %v", c.ID, pattern, err)
 	}
@@ -162,7 +184,7 @@ func mustSubscribe(t testing.TB, h *Hub, c *Client, pattern string) *Sub {
 func subscribeLive(t testing.TB, h *Hub, c *Client, pattern string) *Sub {
 	t.Helper()
 	s := mustSubscribe(t, h, c, pattern)
-	s.Live()
+	s.live()
 	return s
 }
 

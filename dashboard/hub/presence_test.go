@@ -87,7 +87,7 @@ func TestPresenceUpstreamFailure(t *testing.T) {
 	h, up := newTestHub(t, Config{Linger: tinyLinger, OnPresence: log.record})
 	c := mustRegister(t, h, "c", "dave")
 	up.failNext("chat.room", errUpstream)
-	if _, _, err := h.Subscribe(c, "chat.room"); err == nil {
+	if _, _, err := h.subscribe(ctx, c, "chat.room"); err == nil {
 		t.Fatal("Subscribe succeeded")
 	}
 	log.expect(t)
@@ -102,7 +102,7 @@ func TestPresenceUpstreamFailure(t *testing.T) {
 	errs := make(chan error, 2)
 	for _, cl := range []*Client{c, c2} {
 		go func() {
-			_, _, err := h.Subscribe(cl, "chat.room")
+			_, _, err := h.subscribe(ctx, cl, "chat.room")
 			errs <- err
 		}()
 	}

@@ -27,19 +27,19 @@ func TestBufferingUntilLive(t *testing.T) {
 		t.Fatalf("%d events queued while buffering", n)
 	}
 	select {
-	case <-c.Ready():
+	case <-wakes(c):
 		t.Fatal("Ready signalled for held events")
 	default:
 	}
 
 	// The replay goes straight to the queue, ahead of what is held.
 	for seq := uint64(2); seq <= 5; seq++ {
-		if err := s.Replay(ctx, strict("chat.room", seq, fmt.Sprint("hist", seq))); err != nil {
+		if err := s.replay(ctx, strict("chat.room", seq, fmt.Sprint("hist", seq))); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A replayed seq at or below the last replayed one is dropped.
-	if err := s.Replay(ctx, strict("chat.room", 3, "hist3-again")); err != nil {
+	if err := s.replay(ctx, strict("chat.room", 3, "hist3-again")); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := c.Queued(); n != 4 {
@@ -47,7 +47,7 @@ func TestBufferingUntilLive(t *testing.T) {
 	}
 
 	// Live flushes only what the replay did not send.
-	s.Live()
+	s.live()
 	expectFrames(t, c, "hist2", "hist3", "hist4", "hist5", "live6", "live7")
 
 	// After Live, events flow straight through, still deduplicated.
@@ -63,10 +63,10 @@ func TestLiveFlushesNonSeqEvents(t *testing.T) {
 	up.push(t, "market.AAPL", tick("market.AAPL", "t1"))
 	up.push(t, "market.AAPL", tick("market.AAPL", "t2"))
 	up.push(t, "market.AAPL", strict("market.AAPL", 0, "s3"))
-	if err := s.Replay(ctx, tick("market.AAPL", "last")); err != nil {
+	if err := s.replay(ctx, tick("market.AAPL", "last")); err != nil {
 		t.Fatal(err)
 	}
-	s.Live()
+	s.live()
 	// Seq 0 events are all flushed; the held ticks conflate with each other
 	// but not with the replayed last value (replays are strict).
 	expectFrames(t, c, "last", "t2", "s3")
@@ -81,7 +81,7 @@ func TestReplayIsStrict(t *testing.T) {
 	s := mustSubscribe(t, h, c, "market.AAPL")
 	orig := tick("market.AAPL", "v1")
 	for _, ev := range []*Event{orig, tick("market.AAPL", "v2")} {
-		if err := s.Replay(ctx, ev); err != nil {
+		if err := s.replay(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,26 +94,26 @@ func TestReplayIsStrict(t *testing.T) {
 	}
 }
 
-func TestSetLastSeqDropsOld(t *testing.T) {
+func TestSkipToDropsOld(t *testing.T) {
 	h, up := newTestHub(t, Config{Linger: tinyLinger})
 	c := mustRegister(t, h, "c", "")
 
 	// While buffering.
 	s := mustSubscribe(t, h, c, "chat.room")
-	s.SetLastSeq(10)
+	s.skipTo(10)
 	for seq := uint64(8); seq <= 12; seq++ {
 		up.push(t, "chat.room", strict("chat.room", seq, fmt.Sprint(seq)))
 	}
-	if err := s.Replay(ctx, strict("chat.room", 9, "old")); err != nil {
+	if err := s.replay(ctx, strict("chat.room", 9, "old")); err != nil {
 		t.Fatal(err)
 	}
-	s.SetLastSeq(5) // never moves back
-	s.Live()
+	s.skipTo(5) // never moves back
+	s.live()
 	expectFrames(t, c, "11", "12")
 
 	// After Live.
 	s2 := subscribeLive(t, h, c, "alert.>")
-	s2.SetLastSeq(100)
+	s2.skipTo(100)
 	up.push(t, "alert.>", strict("alert.AAPL", 100, "a100"))
 	up.push(t, "alert.>", strict("alert.AAPL", 101, "a101"))
 	up.push(t, "alert.>", strict("alert.AAPL", 0, "a-noseq"))
@@ -132,14 +132,14 @@ func TestReplyStaysFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	up.push(t, "chat.room", strict("chat.room", 4, "live4"))
-	if err := s.Replay(ctx, strict("chat.room", 1, "hist1")); err != nil {
+	if err := s.replay(ctx, strict("chat.room", 1, "hist1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Replay(ctx, strict("chat.room", 2, "hist2")); err != nil {
+	if err := s.replay(ctx, strict("chat.room", 2, "hist2")); err != nil {
 		t.Fatal(err)
 	}
 	up.push(t, "chat.room", strict("chat.room", 5, "live5"))
-	s.Live()
+	s.live()
 	up.push(t, "chat.room", strict("chat.room", 6, "live6"))
 	expectFrames(t, c, "reply", "hist1", "hist2", "live3", "live4", "live5", "live6")
 	expectFrames(t, other, "live3", "live4", "live5", "live6")
@@ -149,14 +149,14 @@ func TestReplayWaitsForTheWriter(t *testing.T) {
 	h, _ := newTestHub(t, Config{Linger: tinyLinger, QueueBytes: 10})
 	c := mustRegister(t, h, "c", "")
 	s := mustSubscribe(t, h, c, "chat.room")
-	if err := s.Replay(ctx, strict("chat.room", 1, "12345678")); err != nil { // 9 bytes
+	if err := s.replay(ctx, strict("chat.room", 1, "12345678")); err != nil { // 9 bytes
 		t.Fatal(err)
 	}
 	// A replay that would overflow waits for the writer rather than
 	// closing the client: it runs at the pace the client reads.
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := s.Replay(short, strict("chat.room", 2, "12")); !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.replay(short, strict("chat.room", 2, "12")); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Replay into a full queue = %v, want it to wait until ctx ends", err)
 	}
 	if r := c.Reason(); r != nil {
@@ -165,7 +165,7 @@ func TestReplayWaitsForTheWriter(t *testing.T) {
 	bounded, cancel2 := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel2()
 	done := make(chan error, 1)
-	go func() { done <- s.Replay(bounded, strict("chat.room", 3, "34")) }()
+	go func() { done <- s.replay(bounded, strict("chat.room", 3, "34")) }()
 	// Drain only once the replay is blocked (it has not queued "34"), so the
 	// wake-up must come from Drain itself.
 	select {
@@ -177,7 +177,7 @@ func TestReplayWaitsForTheWriter(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Replay after drain = %v (Drain must wake a waiting replay)", err)
 	}
-	s.Live()
+	s.live()
 	expectFrames(t, c, "34")
 }
 
@@ -200,7 +200,7 @@ func TestBufferingOverflowClosesClient(t *testing.T) {
 	if st := h.Stats(); st.SlowCloses != 1 {
 		t.Fatalf("SlowCloses = %d", st.SlowCloses)
 	}
-	s.Live()
+	s.live()
 	expectFrames(t, c)
 }
 
@@ -419,7 +419,7 @@ func TestReadyWriterReceivesEveryStrictEvent(t *testing.T) {
 		var batch []*Event
 		for got < total {
 			select {
-			case <-c.Ready():
+			case <-wakes(c):
 			case <-time.After(10 * time.Second):
 				writerDone <- fmt.Errorf("writer stuck after %d of %d events: lost wake-up", got, total)
 				return

@@ -13,24 +13,24 @@ type Sub struct {
 	pending      []*Event
 	pendingBytes int
 	lastSeq      uint64
-	gone         bool
+	removed      bool // taken out of the registry; deliver ignores it
 
 	present bool // guarded by Hub.mu: counted in Hub.presence
 }
 
-// Replay queues an event from history or a last value while the
+// replay queues an event from history or a last value while the
 // subscription is still buffering, and records its seq so the live events
 // held meanwhile are not sent twice. Replayed events are strict; instead of
-// overflowing the queue, Replay waits for the writer to drain it (a replay
+// overflowing the queue, replay waits for the writer to drain it (a replay
 // runs at the pace the client reads), until ctx ends.
-func (s *Sub) Replay(ctx context.Context, ev *Event) error {
+func (s *Sub) replay(ctx context.Context, ev *Event) error {
 	c := s.client
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.closeBy == nil && len(c.queue) > 0 && c.bytes+ev.size() > c.hub.cfg.QueueBytes {
 		c.mu.Unlock()
 		select {
-		case <-c.space:
+		case <-c.drained:
 		case <-c.done:
 		case <-ctx.Done():
 			c.mu.Lock()
@@ -56,9 +56,9 @@ func (s *Sub) Replay(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// SetLastSeq sets the seq the subscription resumes after (the client's
-// since), so nothing at or below it is delivered.
-func (s *Sub) SetLastSeq(seq uint64) {
+// skipTo sets the seq the subscription resumes after (the client's
+// since), so nothing at or below it is delivered. It never moves back.
+func (s *Sub) skipTo(seq uint64) {
 	s.client.mu.Lock()
 	if seq > s.lastSeq {
 		s.lastSeq = seq
@@ -66,15 +66,15 @@ func (s *Sub) SetLastSeq(seq uint64) {
 	s.client.mu.Unlock()
 }
 
-// Live ends buffering: events held during the replay that are newer than
+// live ends buffering: events held during the replay that are newer than
 // what it sent are queued in order, and later events flow straight through.
-func (s *Sub) Live() {
+func (s *Sub) live() {
 	c := s.client
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	pending := s.pending
 	s.pending, s.pendingBytes, s.buffering = nil, 0, false
-	if c.closeBy != nil || s.gone {
+	if c.closeBy != nil || s.removed {
 		return
 	}
 	for _, ev := range pending {

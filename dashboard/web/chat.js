@@ -1,28 +1,47 @@
 // Chat side-panel: one room at a time (chat.lobby or chat.<SYMBOL>).
 // Opening a room loads the last 50 messages with `history`, then subscribes
 // with since = the last seq of that history (resume, no gap, no duplicate).
-// Scrolling to the top loads older history. Own messages show as pending
-// until the publish ack. Alerts (alert.*) appear as system messages: all of
-// them in the lobby, a symbol's own in its room. All text goes in as text.
+// Scrolling to the top loads older history, up to the room's bound. Own
+// messages show as pending until the publish ack. Alerts (alert.*) appear
+// as system messages: all of them in the lobby, a symbol's own in its room.
+//
+// The messages live in data (a ChatLog: stored messages keyed by seq,
+// pending ones by msgid, bounded to the newest 500) and the list is
+// rendered from it; the DOM is never read back as data. When the socket
+// reports a gap (the server no longer holds what a resume asked for, or
+// the room's stream was recreated) the room reloads its history and marks
+// the gap. All text goes in as text.
 import {fmtTime, fmtPrice, parseTime, el} from './format.js';
+import {ChatLog, LIMIT} from './chatlog.js';
 
 const PAGE = 50;
 const MENTION = /\$([A-Z][A-Z0-9_-]{0,11})\b/g;
 const MAX_ALERTS = 200;
+const MAX_NOTES = 20;
+export const GAP_TEXT = 'earlier messages are no longer available';
 
 export class Chat {
   /** @param o {socket, list, form, input, room (select), presence (ul), presenceCount,
-   *            title?, price(sym) → number|undefined, onSymbol(sym)} */
+   *            title?, price(sym) → number|undefined, onSymbol(sym), limit? (500)} */
   constructor(o) {
     Object.assign(this, o);
+    this.limit = o.limit || LIMIT;
     this.channel = null;
     this.gen = 0;
-    this.bySeq = new Map();    // seq → li (current room)
-    this.byMsgid = new Map();  // msgid → li (current room)
-    this.chips = new Map();    // sym → Set<span> (live price chips)
-    this.alerts = [];          // recent alert events, newest last
+    this.log = new ChatLog(this.limit);  // the current room's messages
+    this.alerts = [];          // recent alert entries (every room), newest last
+    this.notes = [];           // system notes of the current room
+    this.status = null;        // top-of-list state: 'loading' | {error} | null
+    this.atStart = false;      // older history ran out: the room's first message is held
+    this.trimmed = false;      // older messages were dropped to keep the bound
     this.users = new Set();
-    this.oldest = null; this.noMore = false; this.loadingOlder = false;
+    this.loadingOlder = false;
+    this.noMore = false;
+    this.noteId = 0;
+    // Render cache (not data): entry key → {entry, li, chips: [[sym, span]]}.
+    this.nodes = new Map();
+    this.chips = new Map();    // sym → Set<span> (live price chips)
+    this.queued = false;
 
     this.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.send(); }
@@ -33,7 +52,7 @@ export class Chat {
       const chip = e.target.closest('[data-sym]');
       if (chip) { this.onSymbol?.(chip.dataset.sym); return; }
       const retry = e.target.closest('button.retry');
-      if (retry) this.retry(retry.closest('li'));
+      if (retry) this.retry(retry.closest('li')?.dataset.msgid);
     });
     this.room.addEventListener('change', () => this.open(this.room.value));
 
@@ -42,9 +61,13 @@ export class Chat {
     s.on('join', (d, m) => { if (m.channel === this.channel && d?.user) { this.users.add(d.user); this.renderPresence(); } });
     s.on('leave', (d, m) => { if (m.channel === this.channel && d?.user) { this.users.delete(d.user); this.renderPresence(); } });
     s.on('alert', (d, m) => this.onAlert(m));
+    s.on('gap', (g) => { if (g.channel === this.channel) this.onGap(g); });
     s.on('welcome', () => { if (this.channel) this.refreshPresence(); });
-    setInterval(() => { if (this.channel && s.status === 'connected') this.refreshPresence(); }, 30000);
+    this.presenceTimer = setInterval(() => { if (this.channel && s.status === 'connected') this.refreshPresence(); }, 30000);
   }
+
+  /** Stop the panel's timer (the page never needs to; tests do). */
+  close() { clearInterval(this.presenceTimer); }
 
   /** Add a room option for a symbol (kept sorted after the lobby). */
   addRoom(sym) {
@@ -64,24 +87,26 @@ export class Chat {
     this.room.value = channel;
     if (this.title) this.title.textContent = roomName(channel);
     this.input.placeholder = 'Message ' + roomName(channel) + ' — Enter to send, Shift+Enter for a new line';
-    this.list.replaceChildren(el('li', 'system note', 'Loading ' + roomName(channel) + '…'));
-    this.bySeq.clear(); this.byMsgid.clear(); this.chips.clear();
+    this.log = new ChatLog(this.limit);
+    this.notes = [];
+    this.status = 'loading';
+    this.atStart = false; this.trimmed = false; this.noMore = false;
     this.users = new Set(); this.renderPresence();
-    this.oldest = null; this.noMore = false;
+    this.reset();
     let last = 0;
     try {
       const h = await s.history(channel, {limit: PAGE});
       if (gen !== this.gen) return;
       const msgs = h.messages || [];
-      this.list.replaceChildren();
-      for (const m of msgs) this.onMessage(m, true);
+      for (const m of msgs) this.store(m);
       this.noMore = msgs.length < PAGE;
+      this.status = null;
       for (const m of msgs) if (typeof m.seq === 'number' && m.seq > last) last = m.seq;
     } catch (e) {
       if (gen !== this.gen) return;
-      this.list.replaceChildren(el('li', 'system note', 'History unavailable: ' + (e.message || e.code)));
+      this.status = {error: 'History unavailable: ' + (e.message || e.code)};
     }
-    for (const a of this.alerts) if (this.wantsAlert(a)) this.place(this.alertItem(a));
+    this.update({end: true});
     this.loadAlertHistory(channel, gen);
     s.subscribe(channel, {since: last}).then(() => {
       // Presence counts live subscriptions: ask once ours is in place.
@@ -89,7 +114,6 @@ export class Chat {
     }, (e) => {
       if (gen === this.gen && e.code !== 'unsubscribed' && e.code !== 'closed') this.note('Could not join ' + roomName(channel) + ': ' + (e.message || e.code));
     });
-    this.scrollToEnd();
   }
 
   async loadAlertHistory(channel, gen) {
@@ -97,62 +121,239 @@ export class Chat {
     try {
       const h = await this.socket.history('alert.' + channel.slice(5), {limit: 20});
       if (gen !== this.gen) return;
-      const stick = this.atBottom();
-      for (const m of h.messages || []) this.rememberAlert(m) && this.place(this.alertItem(m));
-      if (stick) this.scrollToEnd();
+      let any = false;
+      for (const m of h.messages || []) any = this.rememberAlert(m) || any;
+      if (any) this.update();
     } catch (e) { /* no alert history for this room */ }
   }
 
   async loadOlder() {
-    if (this.loadingOlder || this.noMore || this.oldest === null || !this.channel) return;
+    const log = this.log;
+    if (this.loadingOlder || this.noMore || log.oldest === null || !this.channel) return;
+    if (log.full) { this.trimmed = true; this.update(); return; }  // the bound: say so at the top
     this.loadingOlder = true;
     const gen = this.gen, ch = this.channel;
     try {
-      const h = await this.socket.history(ch, {before: this.oldest, limit: PAGE});
+      const h = await this.socket.history(ch, {before: log.oldest, limit: PAGE});
       if (gen !== this.gen) return;
       const msgs = h.messages || [];
       this.noMore = msgs.length < PAGE;
-      const before = this.list.scrollHeight;
-      for (const m of msgs) this.onMessage(m, true);
-      this.list.scrollTop += this.list.scrollHeight - before;
-      if (this.noMore) this.list.prepend(el('li', 'system note', 'Start of ' + roomName(ch)));
+      // Oldest first: keep the newest of them that fit in the bound.
+      const room = this.limit - log.size;
+      const fit = room > 0 ? msgs.slice(Math.max(0, msgs.length - room)) : [];
+      for (const m of fit) this.store(m);
+      if (fit.length < msgs.length) { this.trimmed = true; this.noMore = false; }
+      this.atStart = this.noMore;
+      this.update();
     } catch (e) { /* try again on the next scroll */ } finally { this.loadingOlder = false; }
   }
 
-  onMessage(m, quiet) {
+  /** A stored chat message (event or history entry) into the log. */
+  store(m) {
     const d = m.data || {};
-    if (typeof m.seq === 'number') {
-      if (this.bySeq.has(m.seq)) return;
-      if (this.oldest === null || m.seq < this.oldest) this.oldest = m.seq;
-    }
-    const stick = !quiet && this.atBottom();
-    let li = d.msgid && this.byMsgid.get(d.msgid);
-    if (li && li.classList.contains('pending')) {
-      li.remove();   // the stored copy replaces our pending one
-      this.byMsgid.delete(d.msgid);
-      li = null;
-    }
-    li = this.messageItem(d.user, d.text, parseTime(m.time ?? d.time), m.seq, d.msgid);
-    this.place(li);
-    if (stick || d.user === this.socket.user) this.scrollToEnd();
+    return this.log.add({seq: m.seq, user: d.user, text: d.text, ts: parseTime(m.time ?? d.time), msgid: d.msgid});
   }
 
-  messageItem(user, text, ts, seq, msgid) {
+  onMessage(m) {
+    if (!this.store(m)) return;
+    this.update({end: (m.data || {}).user === this.socket.user});
+  }
+
+  /** The resume behind this room could not deliver everything: mark the
+   *  gap, then reload the newest history (the marks and the log merge by
+   *  seq, so nothing shows twice). On a new epoch the old messages' seq
+   *  values mean nothing: they go, and the mark heads the list. */
+  async onGap(g) {
+    const log = this.log, gen = this.gen, ch = this.channel;
+    if (g.reason === 'epoch') { log.clear(); log.gap(0); this.atStart = false; this.noMore = false; } else log.gap(g.since ?? log.newest ?? 0);
+    this.update();
+    try {
+      const h = await this.socket.history(ch, {limit: PAGE});
+      if (gen !== this.gen || log !== this.log) return;
+      for (const m of h.messages || []) this.store(m);
+      this.update();
+    } catch (e) { /* the mark stays; live messages continue */ }
+  }
+
+  send() {
+    const text = this.input.value.trim();  // no stray blank lines at either end
+    if (!text || !this.channel) return;
+    const s = this.socket, msgid = s.nextMsgid();
+    this.log.send(msgid, s.user || 'you', text);
+    this.input.value = '';
+    this.update({end: true});
+    this.publish(this.channel, text, msgid);
+  }
+
+  publish(ch, text, msgid) {
+    const log = this.log;
+    this.socket.publish(ch, {text}, {msgid}).then((ack) => {
+      if (log !== this.log) return;
+      log.acked(msgid, ack.seq);
+      this.update();
+    }, (err) => {
+      if (log !== this.log) return;
+      const why = {too_large: 'too long', rate_limited: 'too fast, slow down', forbidden: 'not allowed', timeout: 'no answer'}[err.code] || err.message || err.code;
+      log.failed(msgid, why, err.code !== 'too_large' && err.code !== 'forbidden');
+      this.update();
+    });
+  }
+
+  retry(msgid) {
+    if (!msgid) return;
+    const p = this.log.retrying(msgid);
+    if (!p) return;
+    this.update();
+    this.publish(this.channel, p.text, msgid);  // same msgid: stored once
+  }
+
+  // ---- alerts ----
+  rememberAlert(m) {
+    const k = 'a' + m.channel + ':' + m.seq;
+    if (this.alerts.some((a) => a.key === k)) return false;
+    const d = m.data || {};
+    const ts = parseTime(m.time ?? d.time);
+    this.alerts.push({key: k, kind: 'alert', m, ts: Number.isFinite(ts) ? ts : Date.now()});
+    if (this.alerts.length > MAX_ALERTS) this.alerts.shift();
+    return this.wantsAlert(m);
+  }
+
+  wantsAlert(m) {
+    if (!this.channel) return false;
+    if (this.channel === 'chat.lobby') return true;
+    return m.channel === 'alert.' + this.channel.slice(5);
+  }
+
+  onAlert(m) { if (this.rememberAlert(m)) this.update(); }
+
+  // ---- what the list shows, in order ----
+
+  /** Top-of-list state, then the log's messages with the room's alerts and
+   *  notes merged in by time, pending messages last. */
+  entries() {
+    const out = [];
+    const head = this.headText();
+    if (head) {
+      if (!this.headEntry || this.headEntry.text !== head) this.headEntry = {key: 'h' + head, kind: 'note', text: head};
+      out.push(this.headEntry);
+    }
+    const timed = this.alerts.filter((a) => this.wantsAlert(a.m)).concat(this.notes).sort((a, b) => a.ts - b.ts);
+    let j = 0;
+    for (const e of this.log.entries()) {
+      if (e.kind === 'pending') { while (j < timed.length) out.push(timed[j++]); }
+      else if (e.kind === 'msg' && Number.isFinite(e.ts)) { while (j < timed.length && timed[j].ts < e.ts) out.push(timed[j++]); }
+      out.push(e);
+    }
+    while (j < timed.length) out.push(timed[j++]);
+    return out;
+  }
+
+  headText() {
+    const name = this.channel ? roomName(this.channel) : '';
+    if (this.status === 'loading') return 'Loading ' + name + '…';
+    if (this.status && this.status.error) return this.status.error;
+    if (this.trimmed) return 'Showing the latest ' + this.limit + ' messages of ' + name;
+    if (this.atStart) return 'Start of ' + name;
+    return '';
+  }
+
+  build(e) {
+    const chips = [];
+    let li;
+    if (e.kind === 'msg' || e.kind === 'pending') li = this.messageItem(e, chips);
+    else if (e.kind === 'alert') li = this.alertItem(e.m, e.ts);
+    else if (e.kind === 'gap') li = el('li', 'system note gap', GAP_TEXT);
+    else li = el('li', 'system note', e.text);
+    for (const [sym, span] of chips) {
+      if (!this.chips.has(sym)) this.chips.set(sym, new Set());
+      this.chips.get(sym).add(span);
+    }
+    return {entry: e, li, chips};
+  }
+
+  forget(n) {
+    for (const [sym, span] of n.chips) {
+      const set = this.chips.get(sym);
+      if (set) { set.delete(span); if (!set.size) this.chips.delete(sym); }
+    }
+  }
+
+  /** Empty the list (a room change). */
+  reset() {
+    for (const n of this.nodes.values()) this.forget(n);
+    this.nodes.clear();
+    this.list.replaceChildren();
+    this.update({end: true});
+  }
+
+  /** Render soon (once per burst: a frame of events, a history page).
+   *  end: scroll to the newest message afterwards. Otherwise a reader at
+   *  the bottom stays there, and one scrolled up keeps the message they
+   *  see in place while older ones are added or trimmed above it. */
+  update({end = false} = {}) {
+    if (end) this.forceEnd = true;
+    if (this.queued) return;
+    this.queued = true;
+    this.stick = this.atBottom();
+    this.anchor = this.stick ? null : this.firstVisible();
+    this.anchorTop = this.anchor ? this.anchor.getBoundingClientRect().top : 0;
+    queueMicrotask(() => this.render());
+  }
+
+  render() {
+    this.queued = false;
+    if (this.log.trim()) this.trimmed = true;
+    const list = this.list, keep = new Set();
+    let ref = list.firstChild;
+    for (const e of this.entries()) {
+      keep.add(e.key);
+      let n = this.nodes.get(e.key);
+      if (n && n.entry !== e) {  // changed: build it again in place
+        const old = n.li;
+        this.forget(n);
+        n = this.build(e);
+        if (old.parentNode === list) list.replaceChild(n.li, old);
+        if (ref === old) ref = n.li;
+        this.nodes.set(e.key, n);
+      } else if (!n) {
+        n = this.build(e);
+        this.nodes.set(e.key, n);
+      }
+      if (n.li === ref) ref = ref.nextSibling;
+      else list.insertBefore(n.li, ref);
+    }
+    for (const [k, n] of this.nodes) if (!keep.has(k)) { n.li.remove(); this.forget(n); this.nodes.delete(k); }
+    if (this.forceEnd || this.stick) this.scrollToEnd();
+    else if (this.anchor && this.anchor.isConnected) list.scrollTop += this.anchor.getBoundingClientRect().top - this.anchorTop;
+    this.forceEnd = false; this.anchor = null;
+  }
+
+  firstVisible() {
+    const top = this.list.getBoundingClientRect().top;
+    for (const li of this.list.children) if (li.getBoundingClientRect().bottom > top) return li;
+    return null;
+  }
+
+  messageItem(e, chips) {
+    const pending = e.kind === 'pending';
     const li = el('li', 'msg');
-    if (Number.isFinite(ts)) li.dataset.ts = String(ts);
-    if (typeof seq === 'number') { li.dataset.seq = String(seq); this.bySeq.set(seq, li); }
-    if (msgid) { li.dataset.msgid = msgid; this.byMsgid.set(msgid, li); }
-    if (user && user === this.socket.user) li.classList.add('mine');
+    if (Number.isFinite(e.ts)) li.dataset.ts = String(e.ts);
+    if (typeof e.seq === 'number') li.dataset.seq = String(e.seq);
+    if (e.msgid) li.dataset.msgid = e.msgid;
+    if (pending || (e.user && e.user === this.socket.user)) li.classList.add('mine');
+    if (pending) li.classList.add(e.state === 'failed' ? 'failed' : 'pending');
     const meta = el('div', 'meta');
-    meta.append(el('span', 'user', user || '?'));
-    const t = el('time', '', fmtTime(ts));
-    if (Number.isFinite(ts)) t.dateTime = new Date(ts).toISOString();
-    meta.append(' ', t, el('span', 'state'));
-    li.append(meta, this.textWithChips(String(text ?? '')));
+    meta.append(el('span', 'user', e.user || '?'));
+    const t = el('time', '', fmtTime(e.ts));
+    if (Number.isFinite(e.ts)) t.dateTime = new Date(e.ts).toISOString();
+    const state = el('span', 'state', pending ? (e.state === 'failed' ? 'not sent (' + e.why + ') ' : 'sending…') : '');
+    if (pending && e.state === 'failed' && e.retryable) state.append(el('button', 'retry', 'Retry', {type: 'button'}));
+    meta.append(' ', t, state);
+    li.append(meta, this.textWithChips(e.text, chips));
     return li;
   }
 
-  textWithChips(text) {
+  textWithChips(text, chips) {
     const div = el('div', 'text');
     let at = 0;
     for (const m of text.matchAll(MENTION)) {
@@ -161,8 +362,7 @@ export class Chat {
       const chip = el('button', 'chip', '$' + sym, {type: 'button', 'data-sym': sym, title: 'Show ' + sym});
       const price = el('span', 'chip-price', fmtPrice(this.price?.(sym)));
       chip.append(' ', price);
-      if (!this.chips.has(sym)) this.chips.set(sym, new Set());
-      this.chips.get(sym).add(price);
+      chips.push([sym, price]);
       div.append(chip);
       at = m.index + m[0].length;
     }
@@ -180,93 +380,12 @@ export class Chat {
     }
   }
 
-  /** Insert in order: chat by seq, alerts by time, pending at the end. */
-  place(li) {
-    const seq = li.dataset.seq ? +li.dataset.seq : null;
-    const ts = li.classList.contains('pending') ? Infinity : +(li.dataset.ts || Date.now());
-    let ref = null, n = this.list.lastElementChild;
-    while (n) {
-      const ns = n.dataset.seq ? +n.dataset.seq : null;
-      const nts = n.classList.contains('pending') ? Infinity : n.dataset.ts ? +n.dataset.ts : -Infinity;
-      const after = (seq !== null && ns !== null && !n.classList.contains('alert') && !li.classList.contains('alert')) ? ns > seq : nts > ts;
-      if (!after) break;
-      ref = n; n = n.previousElementSibling;
-    }
-    this.list.insertBefore(li, ref);
-  }
-
-  send() {
-    const text = this.input.value.trim();  // no stray blank lines at either end
-    if (!text.trim() || !this.channel) return;
-    const s = this.socket, msgid = s.nextMsgid(), ch = this.channel;
-    const li = this.messageItem(s.user || 'you', text, NaN, null, msgid);
-    li.classList.add('pending', 'mine');
-    li.querySelector('.state').textContent = 'sending…';
-    this.place(li);
-    this.input.value = '';
-    this.scrollToEnd();
-    this.publish(ch, text, msgid, li);
-  }
-
-  publish(ch, text, msgid, li) {
-    li.dataset.text = text;
-    this.socket.publish(ch, {text}, {msgid}).then((ack) => {
-      if (ch !== this.channel || !li.isConnected) return;
-      if (this.bySeq.has(ack.seq)) { li.remove(); return; }  // the event came first
-      li.classList.remove('pending', 'failed');
-      li.querySelector('.state').textContent = '';
-      li.dataset.seq = String(ack.seq);
-      li.dataset.ts = String(Date.now());
-      li.querySelector('time').textContent = fmtTime(Date.now());
-      this.bySeq.set(ack.seq, li);
-      li.remove(); this.place(li);
-    }, (err) => {
-      if (!li.isConnected) return;
-      li.classList.remove('pending');
-      li.classList.add('failed');
-      const state = li.querySelector('.state');
-      const why = {too_large: 'too long', rate_limited: 'too fast, slow down', forbidden: 'not allowed', timeout: 'no answer'}[err.code] || err.message || err.code;
-      state.textContent = 'not sent (' + why + ') ';
-      if (err.code !== 'too_large' && err.code !== 'forbidden') state.append(el('button', 'retry', 'Retry', {type: 'button'}));
-    });
-  }
-
-  retry(li) {
-    if (!li || !li.dataset.msgid) return;
-    li.classList.remove('failed'); li.classList.add('pending');
-    li.querySelector('.state').textContent = 'sending…';
-    this.publish(this.channel, li.dataset.text || '', li.dataset.msgid, li);  // same msgid: stored once
-  }
-
-  // ---- alerts ----
-  rememberAlert(m) {
-    const k = m.channel + ':' + m.seq;
-    if (this.alerts.some((a) => a.channel + ':' + a.seq === k)) return false;
-    this.alerts.push(m);
-    if (this.alerts.length > MAX_ALERTS) this.alerts.shift();
-    return this.wantsAlert(m);
-  }
-
-  wantsAlert(m) {
-    if (!this.channel) return false;
-    if (this.channel === 'chat.lobby') return true;
-    return m.channel === 'alert.' + this.channel.slice(5);
-  }
-
-  onAlert(m) {
-    if (!this.rememberAlert(m)) return;
-    const stick = this.atBottom();
-    this.place(this.alertItem(m));
-    if (stick) this.scrollToEnd();
-  }
-
-  alertItem(m) {
+  alertItem(m, ts) {
     const d = m.data || {};
     const sym = d.symbol || (m.channel || '').split('.')[1] || '';
     const level = ['info', 'warn', 'critical'].includes(d.level) ? d.level : 'info';
-    const ts = parseTime(m.time ?? d.time);
     const li = el('li', 'alert system level-' + level);
-    li.dataset.ts = String(Number.isFinite(ts) ? ts : Date.now());
+    li.dataset.ts = String(ts);
     const meta = el('div', 'meta');
     meta.append(el('span', 'badge', level === 'info' ? 'Alert' : level === 'warn' ? 'Warning' : 'Critical'), ' ');
     if (sym) meta.append(el('button', 'chip', sym, {type: 'button', 'data-sym': sym, title: 'Show ' + sym}), ' ');
@@ -295,7 +414,12 @@ export class Chat {
   }
 
   // ---- helpers ----
-  note(text) { this.place(el('li', 'system note', text, {'data-ts': String(Date.now())})); this.scrollToEnd(); }
+  note(text) {
+    this.notes.push({key: 'n' + (++this.noteId), kind: 'note', text, ts: Date.now()});
+    if (this.notes.length > MAX_NOTES) this.notes.shift();
+    this.update({end: true});
+  }
+
   atBottom() { const l = this.list; return l.scrollHeight - l.scrollTop - l.clientHeight < 60; }
   scrollToEnd() { this.list.scrollTop = this.list.scrollHeight; }
 }

@@ -1,8 +1,10 @@
-// Tests for tickroom.js: node --test dashboard/web/
-// Pure helpers, then the Socket against a scripted fake WebSocket.
+// Tests for tickroom.js (node --test dashboard/web/*_test.mjs; go test
+// ./dashboard/web runs them): pure helpers, then the Socket against a
+// scripted fake WebSocket and EventSource.
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import {splitFrame, backoffDelay, matchChannel, isPersisted, SeqTracker, connect, chooseTransport} from './tickroom.js';
+import {FakeWS, FakeES, FlakyWS, tick, until, opts} from './testfakes.mjs';
 
 test('splitFrame splits on newlines, skips blanks, reports bad lines', () => {
   const bad = [];
@@ -54,28 +56,6 @@ test('SeqTracker drops seq <= last seen per channel; rewind re-allows', () => {
 
 // ---- Socket with a fake WebSocket ----
 
-class FakeWS {
-  static all = [];
-  constructor(url, proto) {
-    this.url = url; this.proto = proto; this.readyState = 0; this.sent = [];
-    FakeWS.all.push(this);
-    setTimeout(() => { if (this.readyState === 0) { this.readyState = 1; this.onopen?.(); } }, 1);
-  }
-  send(s) { this.sent.push(JSON.parse(s)); }
-  close(code = 1000) { this.serverClose(code); }
-  serverClose(code, reason = '') {
-    if (this.readyState === 3) return;
-    this.readyState = 3; setTimeout(() => this.onclose?.({code, reason}), 0);
-  }
-  recv(...objs) { this.onmessage?.({data: objs.map((o) => JSON.stringify(o)).join('\n')}); }
-  ops(op) { return this.sent.filter((m) => m.op === op); }
-}
-const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
-async function until(fn, ms = 1000) {
-  const end = Date.now() + ms;
-  while (!fn()) { if (Date.now() > end) throw new Error('timed out waiting'); await tick(2); }
-}
-const opts = {WebSocket: FakeWS, backoff: {min: 5, max: 20}, heartbeat: 60000, timeout: 200};
 
 test('subscribe, events from batched frames, reply routing', async () => {
   FakeWS.all = [];
@@ -182,30 +162,6 @@ test('chooseTransport: fall back after repeated failures before any open, or whe
   assert.equal(chooseTransport({wsFailures: 5, hasEventSource: false}), 'websocket');
 });
 
-class FakeES {
-  static all = [];
-  constructor(url) {
-    this.url = new URL(url); this.readyState = 0; this.listeners = {};
-    FakeES.all.push(this);
-    setTimeout(() => { if (this.readyState === 0) { this.readyState = 1; this.onopen?.(); } }, 1);
-  }
-  addEventListener(type, fn) { (this.listeners[type] ||= []).push(fn); }
-  close() { this.readyState = 2; }
-  channels() { return this.url.searchParams.getAll('channel'); }
-  send(obj) { this.onmessage?.({data: JSON.stringify(obj)}); }
-  ackAll() { for (const ch of this.channels()) this.send({op: 'subscribe', channel: ch, ok: true}); }
-  serverClose(code, reason) { for (const fn of this.listeners.close || []) fn({data: JSON.stringify({code, reason})}); }
-}
-
-// A WebSocket the network breaks (unless `ok`): it never opens.
-class FlakyWS extends FakeWS {
-  static ok = false;
-  constructor(url, proto) {
-    super(url, proto);
-    if (!FlakyWS.ok) { this.readyState = 3; setTimeout(() => this.onclose?.({code: 1006, reason: ''}), 1); }
-  }
-}
-
 test('falls back to SSE after 3 failed WebSocket attempts, publishes over HTTP, switches back without duplicates', async () => {
   FakeWS.all = []; FakeES.all = []; FlakyWS.ok = false;
   const posts = [];
@@ -306,5 +262,241 @@ test("transport: 'sse' uses the stream at once and never probes", async () => {
   assert.equal(s.status, 'offline');
   assert.equal(FakeES.all.length, 1, '1008: no reconnect');
   assert.equal(FakeWS.all.length, 0);
+  s.close();
+});
+
+// ---- request tracking ----
+
+test('request tracking: unique ids, replies matched in any order, unknown ids ignored, queued until open', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  // Made before the socket opens: queued, sent on open.
+  const h1 = s.history('chat.a', {limit: 1});
+  const h2 = s.history('chat.b', {before: 9});
+  assert.equal(FakeWS.all[0].sent.length, 0, 'nothing sent before open');
+  await until(() => FakeWS.all[0].ops('history').length === 2);
+  const ws = FakeWS.all[0];
+  const [a, b] = ws.ops('history');
+  assert.notEqual(a.id, b.id);
+  assert.deepEqual(b, {op: 'history', channel: 'chat.b', before: 9, id: b.id});
+  ws.recv({id: 9999, ok: true}, {id: b.id, ok: true, messages: ['b']}, {id: a.id, ok: true, messages: ['a']});
+  assert.deepEqual((await h1).messages, ['a']);
+  assert.deepEqual((await h2).messages, ['b']);
+  // A second reply to the same id is ignored: one outcome per request.
+  ws.recv({id: a.id, ok: false, error: {code: 'internal', message: 'late'}});
+  // A reply without id is a server error, not a reply.
+  const errs = [];
+  s.on('server_error', (e) => errs.push(e.code));
+  ws.recv({ok: false, error: {code: 'bad_request', message: 'not JSON'}});
+  ws.onmessage({data: 'not json'});
+  assert.deepEqual(errs, ['bad_request', 'bad_frame']);
+  // In flight when the connection drops: sent again on the next one, same id.
+  const p = s.presence('chat.a');
+  await until(() => ws.ops('presence').length === 1);
+  const id = ws.last('presence').id;
+  ws.serverClose(1001, 'going away');
+  await until(() => FakeWS.all[1]?.ops('presence').length === 1);
+  assert.equal(FakeWS.all[1].last('presence').id, id);
+  FakeWS.all[1].recv({id, ok: true, users: ['ana']});
+  assert.deepEqual((await p).users, ['ana']);
+  s.close();
+  await assert.rejects(s.ping(), (e) => e.code === 'closed', 'a request after close() fails at once');
+});
+
+test('close() rejects pending requests and subscriptions with closed', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  await until(() => s.status === 'connected');
+  const h = s.history('chat.a');
+  const sub = s.subscribe('chat.a');
+  s.close();
+  await assert.rejects(h, (e) => e.code === 'closed');
+  await assert.rejects(sub, (e) => e.code === 'closed');
+});
+
+// ---- recovery: recovered and epoch ----
+
+async function subscribed(s, channel, since, reply, ...events) {
+  const p = s.subscribe(channel, since === undefined ? {} : {since});
+  await until(() => FakeWS.all.at(-1)?.ops('subscribe').some((m) => m.channel === channel));
+  const ws = FakeWS.all.at(-1);
+  const m = ws.ops('subscribe').findLast((x) => x.channel === channel);
+  ws.recv({id: m.id, ok: true, ...reply}, ...events);
+  return {reply: await p, ws, msg: m};
+}
+
+const chat = (seq, text = 'm' + seq) => ({channel: 'chat.lobby', event: 'chat', seq, data: {user: 'ana', text}});
+
+test('resume with since: recovered:false reports a gap; seq state is kept', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  const gaps = [], got = [];
+  s.on('gap', (g) => gaps.push(g));
+  s.on('chat', (d, m) => got.push(m.seq));
+  const {reply} = await subscribed(s, 'chat.lobby', 10, {recovered: true, epoch: 'e1'}, chat(11), chat(12));
+  assert.equal(reply.recovered, true);
+  assert.equal(s.epoch('chat.lobby'), 'e1');
+  assert.deepEqual(gaps, []);
+  // The connection drops; meanwhile retention dropped 13..19.
+  FakeWS.all[0].serverClose(1006);
+  await until(() => FakeWS.all[1]?.ops('subscribe').length === 1);
+  const ws = FakeWS.all[1];
+  const m = ws.last('subscribe');
+  assert.equal(m.since, 12, 'resumes from the last seq seen');
+  ws.recv({id: m.id, ok: true, recovered: false, epoch: 'e1'}, chat(20), chat(12), chat(21));
+  assert.deepEqual(gaps, [{channel: 'chat.lobby', since: 12, recovered: false, epoch: 'e1', previousEpoch: 'e1', reason: 'retention'}]);
+  assert.deepEqual(got, [11, 12, 20, 21], 'the replay continues after the gap, still without duplicates');
+  assert.equal(s.lastSeq('chat.lobby'), 21);
+  // since 0 asks for everything retained: less than everything is no gap.
+  await subscribed(s, 'chat.other', 0, {recovered: false, epoch: 'e1'});
+  assert.equal(gaps.length, 1);
+  s.close();
+});
+
+test('epoch change: a gap, the channel\'s seq state reset, the new stream\'s events delivered', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  const gaps = [], got = [];
+  s.on('gap', (g) => gaps.push(g));
+  s.on('chat', (d, m) => got.push(m.seq));
+  await subscribed(s, 'chat.lobby', 0, {recovered: true, epoch: 'e1'}, chat(40), chat(41));
+  FakeWS.all[0].serverClose(1001);
+  await until(() => FakeWS.all[1]?.ops('subscribe').length === 1);
+  let ws = FakeWS.all[1];
+  let m = ws.last('subscribe');
+  assert.equal(m.since, 41);
+  // The stream was recreated and holds only 2 messages: nothing after 41
+  // to replay, and its live events (3, 4) are smaller than the old 41.
+  ws.recv({id: m.id, ok: true, recovered: true, epoch: 'e2'}, chat(3));
+  assert.deepEqual(gaps, [{channel: 'chat.lobby', since: 41, recovered: true, epoch: 'e2', previousEpoch: 'e1', reason: 'epoch'}]);
+  ws.recv(chat(4));
+  assert.deepEqual(got, [40, 41, 3, 4], 'the new stream is not taken for duplicates');
+  assert.equal(s.epoch('chat.lobby'), 'e2');
+  // The next resume starts from what the new stream delivered.
+  ws.serverClose(1006);
+  await until(() => FakeWS.all[2]?.ops('subscribe').length === 1);
+  ws = FakeWS.all[2];
+  m = ws.last('subscribe');
+  assert.equal(m.since, 4, 'the highest seq of the new epoch');
+  ws.recv({id: m.id, ok: true, recovered: true, epoch: 'e2'});
+  assert.equal(gaps.length, 1, 'same epoch: no gap');
+  s.close();
+});
+
+test('epoch change with nothing delivered yet: the next resume replays the new stream from 0', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  await subscribed(s, 'chat.lobby', 0, {epoch: 'e1'}, chat(7));
+  FakeWS.all[0].serverClose(1006);
+  await until(() => FakeWS.all[1]?.ops('subscribe').length === 1);
+  let m = FakeWS.all[1].last('subscribe');
+  FakeWS.all[1].recv({id: m.id, ok: true, recovered: true, epoch: 'e2'});
+  FakeWS.all[1].serverClose(1006);
+  await until(() => FakeWS.all[2]?.ops('subscribe').length === 1);
+  m = FakeWS.all[2].last('subscribe');
+  assert.equal(m.since, 0);
+  s.close();
+});
+
+test('gap over the SSE fallback: the stream\'s subscribe outcome carries recovered', async () => {
+  FakeWS.all = []; FakeES.all = [];
+  const s = connect('ws://x/ws', {...opts, EventSource: FakeES, transport: 'sse'});
+  const gaps = [];
+  s.on('gap', (g) => gaps.push(g));
+  const sub = s.subscribe('chat.lobby', {since: 5});
+  await until(() => FakeES.all.length && FakeES.all.at(-1).channels().length === 1 && FakeES.all.at(-1).readyState === 1);
+  const es = FakeES.all.at(-1);
+  assert.equal(es.url.searchParams.get('lastEventId'), 'chat.lobby=5');
+  es.send({op: 'subscribe', channel: 'chat.lobby', ok: true, recovered: false, epoch: 'e1'});
+  assert.equal((await sub).recovered, false);
+  assert.equal(gaps.length, 1);
+  assert.equal(gaps[0].since, 5);
+  s.close();
+});
+
+// ---- emit (Socket.IO-style) ----
+
+test('emit publishes: string data becomes {text}, ack(err, reply), chainable; emitWithAck resolves with the ack', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  await until(() => s.status === 'connected');
+  const ws = FakeWS.all[0];
+  const acks = [];
+  assert.equal(s.emit('chat.lobby', 'hi', (err, reply) => acks.push([err, reply && reply.seq])), s);
+  s.emit('chat.lobby', {text: 'obj'});
+  const pw = s.emitWithAck('chat.lobby', 'three');
+  await until(() => ws.ops('publish').length === 3);
+  const [a, b, c] = ws.ops('publish');
+  assert.deepEqual(a.data, {text: 'hi'});
+  assert.deepEqual(b.data, {text: 'obj'});
+  assert.deepEqual(c.data, {text: 'three'});
+  assert.ok(a.msgid && b.msgid && a.msgid !== b.msgid);
+  const errs = [];
+  s.on('server_error', (e) => errs.push(e));
+  ws.recv({id: a.id, ok: true, seq: 7}, {id: b.id, ok: false, error: {code: 'too_large', message: 'long'}}, {id: c.id, ok: true, seq: 8});
+  assert.equal((await pw).seq, 8);
+  await tick();
+  assert.deepEqual(acks, [[null, 7]]);
+  assert.equal(errs.length, 1, 'a failed emit without ack is reported');
+  assert.equal(errs[0].code, 'too_large');
+  assert.equal(errs[0].msgid, b.msgid);
+  // A failure reaches the ack as its first argument.
+  const failed = new Promise((res) => s.emit('market.AAPL', {x: 1}, (err) => res(err)));
+  await until(() => ws.ops('publish').length === 4);
+  ws.recv({id: ws.last('publish').id, ok: false, error: {code: 'forbidden', message: 'chat.* only'}});
+  assert.equal((await failed).code, 'forbidden');
+  s.close();
+});
+
+// ---- the outbox ----
+
+test('outbox: a publish answered unavailable is sent again with the same msgid until acked', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  await until(() => s.status === 'connected');
+  const ws = FakeWS.all[0];
+  const p = s.publish('chat.lobby', {text: 'during failover'});
+  for (let i = 1; i <= 3; i++) {
+    await until(() => ws.ops('publish').length === i);
+    ws.recv({id: ws.last('publish').id, ok: false, error: {code: 'unavailable', message: 'no leader'}});
+  }
+  await until(() => ws.ops('publish').length === 4);
+  const all = ws.ops('publish');
+  assert.equal(new Set(all.map((m) => m.msgid)).size, 1, 'one msgid throughout');
+  ws.recv({id: all[3].id, ok: true, seq: 99});
+  assert.equal((await p).seq, 99);
+  assert.equal(p.msgid, all[0].msgid);
+  // Other errors are final: a rate limit is the user's to see.
+  const q = s.publish('chat.lobby', {text: 'fast'});
+  await until(() => ws.ops('publish').length === 5);
+  ws.recv({id: ws.last('publish').id, ok: false, error: {code: 'rate_limited', message: 'slow down'}});
+  await assert.rejects(q, (e) => e.code === 'rate_limited');
+  s.close();
+});
+
+test('outbox: a publish made offline is sent on connect, and again with the same msgid after each reconnect', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  const p = s.publish('chat.lobby', {text: 'queued'});
+  const msgid = p.msgid;
+  for (let n = 0; n < 3; n++) {
+    await until(() => FakeWS.all[n]?.ops('publish').length === 1);
+    assert.equal(FakeWS.all[n].last('publish').msgid, msgid);
+    if (n < 2) FakeWS.all[n].serverClose(n ? 1006 : 4000);
+  }
+  const ws = FakeWS.all[2];
+  ws.recv({id: ws.last('publish').id, ok: true, seq: 5});
+  assert.equal((await p).seq, 5);
+  s.close();
+});
+
+test('outbox: an unacknowledged publish times out after publishTimeout, retried meanwhile', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', {...opts, timeout: 20, publishTimeout: 90});
+  const p = s.publish('chat.lobby', {text: 'lost'});
+  await assert.rejects(p, (e) => e.code === 'timeout');
+  const sent = FakeWS.all[0].ops('publish');
+  assert.ok(sent.length >= 3, 'resent after each request timeout: ' + sent.length);
+  assert.equal(new Set(sent.map((m) => m.msgid)).size, 1);
   s.close();
 });

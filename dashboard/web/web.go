@@ -8,7 +8,7 @@ import (
 	"io/fs"
 )
 
-//go:embed *.html *.js *.css vendor
+//go:embed *.html *.js *.css vendor client
 var files embed.FS
 
 // Files returns the static files, rooted at the site root ("index.html",

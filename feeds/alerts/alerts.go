@@ -24,7 +24,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"log/slog"
 	"math"
 	"strconv"
@@ -34,7 +33,8 @@ import (
 	"time"
 
 	"github.com/tickroom/tickroom/feeds"
-	"github.com/tickroom/tickroom/feeds/internal/lograte"
+	"github.com/tickroom/tickroom/internal/lograte"
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // Alert kinds, the keys of the cool-down.

@@ -3,10 +3,11 @@ package alerts
 import (
 	"context"
 	"encoding/json"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 
 	"go.uber.org/goleak"
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/tickroom/tickroom/feeds"
-	"github.com/tickroom/tickroom/feeds/internal/lograte"
+	"github.com/tickroom/tickroom/internal/lograte"
 )
 
 // Indicator periods.

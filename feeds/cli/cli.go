@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"io"
 	"log/slog"
 	"math"
@@ -20,8 +19,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tickroom/tickroom/internal/protocol"
+
 	"github.com/nats-io/nats.go"
 
+	"github.com/tickroom/tickroom/feeds"
 	"github.com/tickroom/tickroom/feeds/alerts"
 	"github.com/tickroom/tickroom/feeds/analytics"
 	"github.com/tickroom/tickroom/feeds/market"
@@ -81,11 +83,36 @@ func RunWith(ctx context.Context, nc *nats.Conn, opts Options) error {
 		return err
 	}
 	bus := natsfeed.New(nc)
+	// The market starts once the analytics listen, so the first live 1m
+	// bar holds the first tick and opens where the backfilled history
+	// closes. One connection keeps the order: SUB goes out before PUB.
+	anSub := &firstSubscribe{Subscriber: bus, done: make(chan struct{})}
 	return runGroup(ctx,
-		func(ctx context.Context) error { return an.Run(ctx, bus, bus) },
+		func(ctx context.Context) error { return an.Run(ctx, anSub, bus) },
 		func(ctx context.Context) error { return al.Run(ctx, bus, bus) },
-		func(ctx context.Context) error { return sim.Run(ctx, bus) },
+		func(ctx context.Context) error {
+			select {
+			case <-anSub.done:
+			case <-ctx.Done():
+				return nil
+			}
+			return sim.Run(ctx, bus)
+		},
 	)
+}
+
+// firstSubscribe is a Subscriber that closes done after its first
+// Subscribe call returned.
+type firstSubscribe struct {
+	feeds.Subscriber
+	once sync.Once
+	done chan struct{}
+}
+
+func (f *firstSubscribe) Subscribe(subject string, fn func(string, []byte)) (func() error, error) {
+	unsub, err := f.Subscriber.Subscribe(subject, fn)
+	f.once.Do(func() { close(f.done) })
+	return unsub, err
 }
 
 // runGroup runs fns until ctx is done or one fails; it waits for all.
@@ -114,7 +141,7 @@ func runGroup(ctx context.Context, fns ...func(context.Context) error) error {
 // (or, for a replay without -loop, until the file is played). Flags:
 //
 //	all:        -nats URL (default nats://127.0.0.1:4222)
-//	market:     -seed N -rate R -symbols AAPL,MSFT,DEMO=42.5 -jumps J
+//	market:     -seed N -rate R -symbols AAPL,MSFT,DEMO=42.5 -jumps J -history N -book-levels N
 //	analytics:  -every 500ms -candle-every 2s
 //	alerts:     -move-pct 1 -move-window 5m -volume-factor 4 -stall 30s -cooldown 5m
 //	replay:     -file ticks.csv -speed 1 -loop -keep-time
@@ -135,8 +162,11 @@ func Main(ctx context.Context, name string, args []string, stdout, stderr io.Wri
 		rate := fs.Float64("rate", 4, "mean ticks per second per symbol")
 		syms := fs.String("symbols", "", "comma-separated symbols (default: the 20 built-in); SYM=price adds a new one")
 		jumps := fs.Float64("jumps", 0.2, "price jumps per symbol per hour (0: none)")
+		history := fs.Int("history", market.DefaultHistoryBars, "bars of each interval (1m 5m 15m 1h 1D) to backfill per symbol at start (0: none)")
+		bookLevels := fs.Int("book-levels", market.DefaultBookLevels, "levels a side of the book.<SYM> sent after each tick (0: no books)")
 		run = func(ctx context.Context, bus *natsfeed.Conn) error {
-			cfg := market.Config{Seed: *seed, Rate: *rate, JumpsPerHour: *jumps, NoJumps: *jumps == 0, Logger: logger}
+			cfg := market.Config{Seed: *seed, Rate: *rate, JumpsPerHour: *jumps, NoJumps: *jumps == 0, Logger: logger,
+				History: *history, NoHistory: *history == 0, BookLevels: *bookLevels, NoBooks: *bookLevels == 0}
 			var err error
 			if cfg.Symbols, err = ParseSymbols(*syms); err != nil {
 				return err

@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"

@@ -32,7 +32,6 @@ package market
 import (
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"hash/fnv"
 	"log/slog"
 	"math"
@@ -40,6 +39,7 @@ import (
 	"time"
 
 	"github.com/tickroom/tickroom/feeds"
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // TradingYear is the length of the year volatility and drift are
@@ -87,6 +87,17 @@ type Config struct {
 	VolatileFactor float64
 	// Logger receives Run's publish errors, at a bounded rate. Nil discards.
 	Logger *slog.Logger
+
+	// BookLevels is the depth of each side of the book.<SYMBOL> snapshots
+	// Run publishes after every tick. Zero means DefaultBookLevels; at most
+	// 50. NoBooks publishes none (ticks still carry bid_size and ask_size).
+	BookLevels int
+	NoBooks    bool
+	// History is how many bars of each interval (1m 5m 15m 1h 1D) Run
+	// backfills per symbol before its first tick. Zero means
+	// DefaultHistoryBars; NoHistory backfills none.
+	History   int
+	NoHistory bool
 }
 
 // Sim is a simulated market. It is not safe for concurrent use: drive it
@@ -108,10 +119,16 @@ type state struct {
 	volatile bool
 	burst    time.Time // until then, after a jump: bigger trades, more often
 	volume   float64
+
+	bookRng *rand.Rand // book and quote sizes, apart from the price path
+	book    feeds.Book // as of the last tick
+	seed    uint64     // of the symbol's sources, for its history
+	bars    barStore   // Run's chart history
 }
 
 // New validates cfg, applies its defaults and returns a Sim.
 func New(cfg Config) (*Sim, error) {
+	var errs []error
 	if cfg.Seed == 0 {
 		cfg.Seed = time.Now().UnixNano()
 	}
@@ -136,7 +153,18 @@ func New(cfg Config) (*Sim, error) {
 	if cfg.VolatileFactor == 0 {
 		cfg.VolatileFactor = 2.5
 	}
-	var errs []error
+	if cfg.BookLevels == 0 {
+		cfg.BookLevels = DefaultBookLevels
+	}
+	if cfg.History == 0 {
+		cfg.History = DefaultHistoryBars
+	}
+	if cfg.BookLevels < 0 || cfg.BookLevels > 50 {
+		errs = append(errs, fmt.Errorf("book levels %d must be 1 to 50", cfg.BookLevels))
+	}
+	if cfg.History < 0 || cfg.History > MaxHistoryBars {
+		errs = append(errs, fmt.Errorf("history %d must be 1 to %d bars", cfg.History, MaxHistoryBars))
+	}
 	if !(cfg.Rate > 0) || math.IsInf(cfg.Rate, 0) {
 		errs = append(errs, fmt.Errorf("rate %v must be > 0", cfg.Rate))
 	}
@@ -174,6 +202,8 @@ func New(cfg Config) (*Sim, error) {
 			lotDec:   decimals(sym.Lot),
 			logMid:   math.Log(sym.Price),
 			last:     cfg.Start,
+			bookRng:  rand.New(rand.NewPCG(uint64(cfg.Seed)^bookSalt, h.Sum64())),
+			seed:     h.Sum64(),
 		}
 		st.next = cfg.Start.Add(st.interArrival())
 		s.syms = append(s.syms, st)
@@ -229,11 +259,36 @@ func (s *Sim) nextState() *state {
 // Next advances the simulated clock to the next tick, of whichever symbol
 // trades first, and returns it. Tick times never decrease.
 func (s *Sim) Next() feeds.Tick {
+	_, t := s.next()
+	return t
+}
+
+func (s *Sim) next() (*state, feeds.Tick) {
 	st := s.nextState()
 	s.now = st.next
 	t := st.step(s.now, &s.cfg)
 	st.next = s.now.Add(st.interArrival())
-	return t
+	levels := s.cfg.BookLevels
+	if s.cfg.NoBooks {
+		levels = 0
+	}
+	st.quote(&t, levels)
+	return st, t
+}
+
+// bookSalt separates a symbol's book source from its price source.
+const bookSalt = 0x9e3779b97f4a7c15
+
+// Book returns the book of symbol as of its last tick (best bid and ask
+// equal that tick's bid and ask, their sizes its bid_size and ask_size),
+// and false before its first tick or with NoBooks.
+func (s *Sim) Book(symbol string) (feeds.Book, bool) {
+	for _, st := range s.syms {
+		if st.Name == symbol {
+			return st.book, st.book.Symbol != ""
+		}
+	}
+	return feeds.Book{}, false
 }
 
 // resync moves the clock to now: every symbol's next tick is drawn afresh

@@ -39,6 +39,13 @@ type Symbol struct {
 	MedianLot float64 // median trade size in lots; zero: class default
 	JumpStd   float64 // stdev of a jump's log return; zero: class default
 	Rate      float64 // mean ticks per second; zero: Config.Rate
+
+	// Reference data published on ref.<Name> (PROTOCOL §4). Title is the
+	// instrument's display name (zero: the built-in name of a default
+	// symbol, else Name); Currency the quote currency (zero: USD, or the
+	// last three letters of a six-letter FX pair).
+	Title    string
+	Currency string
 }
 
 // classDefaults returns the defaults for fields left zero.

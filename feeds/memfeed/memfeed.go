@@ -10,10 +10,10 @@
 package memfeed
 
 import (
-	"github.com/tickroom/tickroom/internal/protocol"
 	"sync"
 
 	"github.com/tickroom/tickroom/feeds"
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // Msg is a recorded message.

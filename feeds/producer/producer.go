@@ -17,9 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"strings"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 
 	"github.com/nats-io/nats.go"
 

@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/tickroom/tickroom/feeds"
-	"github.com/tickroom/tickroom/feeds/internal/lograte"
+	"github.com/tickroom/tickroom/internal/lograte"
 )
 
 // Sample is a small recording of the simulated market (four symbols, a few

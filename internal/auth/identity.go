@@ -80,7 +80,8 @@ var (
 
 type ctxKey struct{}
 
-// WithIdentity returns a copy of ctx carrying id.
+// WithIdentity returns a copy of ctx carrying id, for code that passes an
+// identity through a context (the gateway itself keeps it in the Session).
 func WithIdentity(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, ctxKey{}, id)
 }

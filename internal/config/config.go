@@ -39,7 +39,7 @@ type Config struct {
 	// only; "*" allows any origin.
 	AllowedOrigins    []string
 	HeartbeatInterval time.Duration // WebSocket ping interval (20s)
-	WriteDelay        time.Duration // writer coalescing window per connection (5ms); 0 off
+	WriteDelay        time.Duration // ceiling of a writer's adaptive coalescing delay (5ms); 0 off
 	SessionTTL        time.Duration // dev session lifetime (24h)
 	JWT               JWT
 	Limits            Limits
@@ -196,11 +196,11 @@ func (c *Config) Validate() error {
 			bad("origins", "%q: %v", o, err)
 		}
 	}
-	if c.WriteDelay < 0 || c.WriteDelay > time.Second {
-		bad("write-delay", "%v: want between 0 and 1s", c.WriteDelay)
+	if err := CheckWriteDelay(c.WriteDelay); err != nil {
+		errs = append(errs, err)
 	}
-	if c.HeartbeatInterval < 10*time.Millisecond || c.HeartbeatInterval > time.Hour {
-		bad("heartbeat", "%v: want between 10ms and 1h", c.HeartbeatInterval)
+	if err := CheckHeartbeat(c.HeartbeatInterval); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SessionTTL < time.Second || c.SessionTTL > 366*24*time.Hour {
 		bad("session-ttl", "%v: want between 1s and 366 days", c.SessionTTL)
@@ -232,39 +232,7 @@ func (c *Config) Validate() error {
 		bad("dev", "dev mode is off and no JWT key is set: nobody could sign in (set jwt-hs256-secret, jwt-public-key or jwt-jwks, or dev=true)")
 	}
 
-	l := c.Limits
-	positive := func(field string, v int) {
-		if v <= 0 {
-			bad(field, "%d: must be > 0", v)
-		}
-	}
-	positive("max-conns", l.MaxConnections)
-	positive("max-conns-per-ip", l.MaxConnectionsPerIP)
-	positive("max-subs", l.MaxSubscriptions)
-	positive("max-frame-bytes", l.MaxFrameBytes)
-	positive("max-chat-bytes", l.MaxChatBytes)
-	positive("chat-burst", l.ChatBurst)
-	positive("subscribe-burst", l.SubscribeBurst)
-	positive("queue-bytes", l.QueueBytes)
-	rate := func(field string, v float64) {
-		if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
-			bad(field, "%v: must be a finite number > 0", v)
-		}
-	}
-	rate("chat-rate", l.ChatRate)
-	rate("subscribe-rate", l.SubscribeRate)
-	if l.MaxConnectionsPerIP > l.MaxConnections && l.MaxConnections > 0 {
-		bad("max-conns-per-ip", "%d exceeds max-conns %d", l.MaxConnectionsPerIP, l.MaxConnections)
-	}
-	if l.MaxFrameBytes > 0 && l.MaxFrameBytes < 1024 {
-		bad("max-frame-bytes", "%d: want at least 1024", l.MaxFrameBytes)
-	}
-	if l.MaxChatBytes > l.MaxFrameBytes && l.MaxFrameBytes > 0 {
-		bad("max-chat-bytes", "%d exceeds max-frame-bytes %d", l.MaxChatBytes, l.MaxFrameBytes)
-	}
-	if l.QueueBytes < l.MaxFrameBytes && l.QueueBytes > 0 {
-		bad("queue-bytes", "%d is below max-frame-bytes %d", l.QueueBytes, l.MaxFrameBytes)
-	}
+	errs = append(errs, c.Limits.problems()...)
 
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		if c.TLSCert == "" {
@@ -273,12 +241,8 @@ func (c *Config) Validate() error {
 			bad("tls-key", "must be set together with tls-cert")
 		}
 	}
-	for _, p := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(p); err != nil {
-			if _, err := netip.ParseAddr(p); err != nil {
-				bad("trusted-proxies", "%q: want an IP or a CIDR", p)
-			}
-		}
+	if _, err := ParseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	if !httpHeaderRE.MatchString(c.ProxyHeader) {
 		bad("proxy-header", "%q: want an HTTP header name such as X-Forwarded-For or X-Real-IP", c.ProxyHeader)
@@ -444,4 +408,92 @@ func ParseRoomRules(items []string) ([]RoomRule, error) {
 		}
 	}
 	return rules, nil
+}
+
+// Bounds of the gateway's settings. They have one owner, this package:
+// Config.Validate checks a loaded configuration against them, and the
+// gateway (dashboard.New) checks a Config built in code with the same
+// functions.
+const (
+	MinHeartbeat  = 10 * time.Millisecond
+	MaxHeartbeat  = time.Hour
+	MaxWriteDelay = time.Second
+	MinFrameBytes = 1024
+)
+
+// CheckHeartbeat checks the heartbeat interval.
+func CheckHeartbeat(d time.Duration) error {
+	if d < MinHeartbeat || d > MaxHeartbeat {
+		return &FieldError{Field: "heartbeat", Msg: fmt.Sprintf("%v: want between 10ms and 1h", d)}
+	}
+	return nil
+}
+
+// CheckWriteDelay checks the writer's coalescing ceiling.
+func CheckWriteDelay(d time.Duration) error {
+	if d < 0 || d > MaxWriteDelay {
+		return &FieldError{Field: "write-delay", Msg: fmt.Sprintf("%v: want between 0 and %v", d, MaxWriteDelay)}
+	}
+	return nil
+}
+
+// Validate checks the limits alone (joined *FieldError values), or nil.
+func (l Limits) Validate() error { return errors.Join(l.problems()...) }
+
+func (l Limits) problems() []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	positive := func(field string, v int) {
+		if v <= 0 {
+			bad(field, "%d: must be > 0", v)
+		}
+	}
+	positive("max-conns", l.MaxConnections)
+	positive("max-conns-per-ip", l.MaxConnectionsPerIP)
+	positive("max-subs", l.MaxSubscriptions)
+	positive("max-frame-bytes", l.MaxFrameBytes)
+	positive("max-chat-bytes", l.MaxChatBytes)
+	positive("chat-burst", l.ChatBurst)
+	positive("subscribe-burst", l.SubscribeBurst)
+	positive("queue-bytes", l.QueueBytes)
+	rate := func(field string, v float64) {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
+			bad(field, "%v: must be a finite number > 0", v)
+		}
+	}
+	rate("chat-rate", l.ChatRate)
+	rate("subscribe-rate", l.SubscribeRate)
+	if l.MaxConnectionsPerIP > l.MaxConnections && l.MaxConnections > 0 {
+		bad("max-conns-per-ip", "%d exceeds max-conns %d", l.MaxConnectionsPerIP, l.MaxConnections)
+	}
+	if l.MaxFrameBytes > 0 && l.MaxFrameBytes < MinFrameBytes {
+		bad("max-frame-bytes", "%d: want at least %d", l.MaxFrameBytes, MinFrameBytes)
+	}
+	if l.MaxChatBytes > l.MaxFrameBytes && l.MaxFrameBytes > 0 {
+		bad("max-chat-bytes", "%d exceeds max-frame-bytes %d", l.MaxChatBytes, l.MaxFrameBytes)
+	}
+	if l.QueueBytes < l.MaxFrameBytes && l.QueueBytes > 0 {
+		bad("queue-bytes", "%d is below max-frame-bytes %d", l.QueueBytes, l.MaxFrameBytes)
+	}
+	return errs
+}
+
+// ParseProxies parses trusted proxy addresses (IPs or CIDRs) into
+// prefixes: the one parser of trusted-proxies, for Validate and the gateway.
+func ParseProxies(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, &FieldError{Field: "trusted-proxies", Msg: fmt.Sprintf("%q: want an IP or a CIDR", s)}
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }

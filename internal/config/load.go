@@ -44,7 +44,7 @@ var options = []option{
 	{"dev", "dev mode: guests and sign-in by name", func(c *Config) any { return &c.Dev }},
 	{"origins", `allowed browser origins, comma-separated; empty = same-origin only, "*" = any`, func(c *Config) any { return &c.AllowedOrigins }},
 	{"heartbeat", "WebSocket ping interval; silent peers are closed after two", func(c *Config) any { return &c.HeartbeatInterval }},
-	{"write-delay", "coalescing window of a connection's writer: events arriving within it share one frame and one write (the first after a quiet spell is not delayed); 0 off", func(c *Config) any { return &c.WriteDelay }},
+	{"write-delay", "ceiling of a connection writer's adaptive coalescing delay: zero while the writer keeps up, growing up to this while events queue during writes, so they share frames; 0 off", func(c *Config) any { return &c.WriteDelay }},
 	{"session-ttl", "dev session lifetime", func(c *Config) any { return &c.SessionTTL }},
 	{"jwt-hs256-secret", "identity provider HS256 secret, at least 32 bytes (prefer the environment to the command line)", func(c *Config) any { return &c.JWT.HS256Secret }},
 	{"jwt-public-key", "identity provider RS256/ES256 public key, PEM file", func(c *Config) any { return &c.JWT.PublicKeyFile }},

@@ -96,6 +96,8 @@ type Bus struct {
 	kvMu sync.Mutex
 	kv   jetstream.KeyValue
 
+	presence presenceView // presence.go: every gateway's snapshot, from a KV watch
+
 	updated atomic.Bool // UpdateStreams has been applied
 	warnMu  sync.Mutex
 	warned  map[string]string // stream → difference already logged

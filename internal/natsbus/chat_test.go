@@ -3,7 +3,6 @@ package natsbus
 import (
 	"errors"
 	"fmt"
-	"github.com/tickroom/tickroom/internal/protocol"
 	"testing"
 )
 
@@ -58,17 +57,6 @@ func TestKinds(t *testing.T) {
 	for _, k := range []string{"", "*", ">", "_tickroom", "Chat"} {
 		if PersistedKind(k) || LastValueKind(k) {
 			t.Errorf("%q: want neither", k)
-		}
-	}
-}
-
-// The streams' classification of kinds is the wire contract's: a kind
-// persisted on the wire has a sequenced stream here, and vice versa.
-func TestKindsAgreeWithTheProtocol(t *testing.T) {
-	for _, k := range []string{"market", "analytics", "candle", "alert", "chat", "feed", "nope"} {
-		if PersistedKind(k) != protocol.Persisted(k) || LastValueKind(k) != protocol.HasLastValue(k) {
-			t.Errorf("kind %q: natsbus (persisted %v, last value %v) disagrees with protocol (%v, %v)",
-				k, PersistedKind(k), LastValueKind(k), protocol.Persisted(k), protocol.HasLastValue(k))
 		}
 	}
 }

@@ -1,8 +1,10 @@
 // Package natsbus is tickroom's only door to NATS: it runs the embedded
 // nats-server, owns the client connection, declares the JetStream streams
 // and the presence bucket, and turns NATS messages into plain [Msg] values.
-// No other package imports nats.go or nats-server; the rest of the program
-// sees subjects, sequences and byte slices.
+// The gateway (dashboard) sees NATS only through it: subjects, sequences
+// and byte slices. The feed producers (feeds/natsfeed, feeds/producer,
+// feeds/cli) and the benchmark (cmd/tickbench) are NATS clients of their
+// own and import nats.go directly.
 //
 // # What lives where
 //
@@ -10,10 +12,13 @@
 //	ALERTS   alert.>                      history, replay (1000 per subject)
 //	CANDLES  candle.>                     history, replay (500 per subject)
 //	LAST     market.> analytics.> feed.>  last value per subject
+//	         ref.> book.>
+//	BARS     bars.<SYM>.<interval>        closed bars per interval (candles.go)
 //	KV tickroom_presence                  one presence snapshot per gateway
 //
-// The first token of a subject is its kind; [PersistedKind] and
-// [LastValueKind] classify kinds, and the kind alone picks the stream.
+// The first token of a subject is its kind, and the kind alone picks the
+// stream: the kinds and their streams are declared once, in
+// protocol's kind table ([protocol.Kinds]).
 //
 // # Concurrency
 //

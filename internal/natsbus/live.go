@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // Subscription is a live subscription; Unsubscribe is idempotent and may be
@@ -63,7 +65,7 @@ func (b *Bus) subscribeCore(subject string, fn func(Msg), conv func(*nats.Msg) M
 
 func (b *Bus) subscribeStream(pattern string, fn func(Msg)) (Subscription, error) {
 	op := "subscribe " + pattern
-	stream := kindStream[kindOf(pattern)]
+	stream := protocol.StreamOf(kindOf(pattern))
 	ctx, cancel := context.WithTimeout(b.ctx, subscribeTimeout)
 	defer cancel()
 	st, err := b.js.Stream(ctx, stream)

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 )
 
@@ -135,3 +137,24 @@ func replayAll(t testing.TB, b *Bus, pattern string, after uint64) ([]Msg, uint6
 }
 
 func fmtSeq(ms []Msg) string { return fmt.Sprint(seqs(ms)) }
+
+// countJSAPI counts the JetStream API requests made on b's connection from
+// now on ($JS.API.>, which every stream, consumer and KV management call
+// uses; plain publishes and deliveries do not). The returned func reads the
+// count after a flush, so requests already sent are in.
+func countJSAPI(t testing.TB, b *Bus) func() int64 {
+	t.Helper()
+	var n atomic.Int64
+	sub, err := b.Conn().Subscribe("$JS.API.>", func(*nats.Msg) { n.Add(1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := b.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return func() int64 {
+		_ = b.Conn().Flush()
+		return n.Load()
+	}
+}

@@ -22,15 +22,20 @@ func TestPresenceMergesNodes(t *testing.T) {
 	if err := gw2.PutPresence(ctx, "gw-2", map[string][]string{"chat.lobby": {"ana", "cy"}}); err != nil {
 		t.Fatal(err)
 	}
+	// Presence reads a watched copy, so another gateway's write shows up
+	// once the watch delivers it: poll briefly.
 	check := func(b *Bus, channel string, want ...string) {
 		t.Helper()
-		got, err := b.Presence(ctx, channel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("Presence(%s) = %v, want %v", channel, got, want)
-		}
+		checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+			got, err := b.Presence(ctx, channel)
+			if err != nil {
+				return err
+			}
+			if !slices.Equal(got, want) {
+				return fmt.Errorf("Presence(%s) = %v, want %v", channel, got, want)
+			}
+			return nil
+		})
 	}
 	check(gw1, "chat.lobby", "ana", "bob", "cy")
 	check(gw2, "chat.lobby", "ana", "bob", "cy")
@@ -93,5 +98,41 @@ func TestPresenceEvents(t *testing.T) {
 	got := r.waitLen(t, 1)
 	if got[0].Subject != "chat.lobby" || string(got[0].Data) != `{"user":"ana","event":"join"}` {
 		t.Fatalf("event = %+v", got[0])
+	}
+}
+
+// Reading presence costs no JetStream API call once the watch runs: no
+// consumer is created and deleted per read.
+func TestPresenceReadsFromMemory(t *testing.T) {
+	s := startTestServer(t, t.TempDir(), "")
+	b := connectTest(t, Config{Server: s, Name: "gw-1"})
+	ctx := ctxT(t)
+	if err := b.PutPresence(ctx, "gw-1", map[string][]string{"chat.lobby": {"ana"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Presence(ctx, "chat.lobby"); err != nil || !slices.Equal(got, []string{"ana"}) {
+		t.Fatalf("Presence = %v, %v", got, err)
+	}
+	calls := countJSAPI(t, b)
+	for range 20 {
+		if _, err := b.Presence(ctx, "chat.lobby"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.PutPresence(ctx, "gw-1", map[string][]string{"chat.lobby": {"ana", "bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 2*time.Second, 10*time.Millisecond, func() error {
+		got, err := b.Presence(ctx, "chat.lobby")
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, []string{"ana", "bob"}) {
+			return fmt.Errorf("Presence = %v", got)
+		}
+		return nil
+	})
+	if n := calls(); n != 0 {
+		t.Fatalf("%d JetStream API calls for 20+ presence reads, want 0", n)
 	}
 }

@@ -2,7 +2,9 @@ package natsbus
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -40,4 +42,34 @@ func (b *Bus) Replay(ctx context.Context, pattern string, after uint64, fn func(
 		return true, nil
 	})
 	return last, err
+}
+
+// ResumeInfo tells a subscriber resuming pattern after since whether the
+// replay will be complete, and which incarnation of the stream it reads.
+// recovered is false when the stream no longer holds messages it held
+// after since (its first retained seq is above since+1, because retention
+// dropped them), or when since is beyond anything the stream ever stored (a
+// seq of another epoch). epoch identifies the stream's incarnation (its
+// creation time): it changes when the stream is deleted and created again,
+// and seqs of one epoch mean nothing in another. One JetStream API call.
+func (b *Bus) ResumeInfo(ctx context.Context, pattern string, since uint64) (recovered bool, epoch string, err error) {
+	const op = "resume info"
+	if !PersistedKind(kindOf(pattern)) {
+		return false, "", fmt.Errorf("%w: %q has no history to resume", ErrNotStored, pattern)
+	}
+	stream, err := streamFor(pattern)
+	if err != nil {
+		return false, "", err
+	}
+	if err := b.usable(op); err != nil {
+		return false, "", err
+	}
+	st, err := b.js.Stream(ctx, stream)
+	if err != nil {
+		return false, "", wrapErr(op, err)
+	}
+	info := st.CachedInfo()
+	state := info.State
+	recovered = since <= state.LastSeq && (state.FirstSeq == 0 || state.FirstSeq <= since+1)
+	return recovered, info.Created.UTC().Format(time.RFC3339Nano), nil
 }

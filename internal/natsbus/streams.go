@@ -1,20 +1,20 @@
 package natsbus
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tickroom/tickroom/internal/protocol"
 )
 
 // Stream and bucket names. They are part of the deployment (operators see
 // them in `nats stream ls`), so they do not change lightly.
 const (
-	streamChat    = "CHAT"
-	streamAlerts  = "ALERTS"
-	streamCandles = "CANDLES"
-	streamLast    = "LAST"
+	streamChat    = protocol.StreamChat
+	streamAlerts  = protocol.StreamAlerts
+	streamCandles = protocol.StreamCandles
+	streamLast    = protocol.StreamLast
 
 	presenceBucket = "tickroom_presence"
 	// presenceStream and presenceFilter are how JetStream stores the bucket;
@@ -23,51 +23,13 @@ const (
 	presenceFilter = "$KV." + presenceBucket + ".>"
 )
 
-// kindStream maps a subject kind (its first token) to the stream storing it.
-var kindStream = map[string]string{
-	"chat":      streamChat,
-	"alert":     streamAlerts,
-	"candle":    streamCandles,
-	"market":    streamLast,
-	"analytics": streamLast,
-	"feed":      streamLast,
-}
-
-// PersistedKind reports whether kind keeps a sequenced history (chat, alert,
-// candle): such channels have seq, replay and history.
-func PersistedKind(kind string) bool {
-	s := kindStream[kind]
-	return s != "" && s != streamLast
-}
-
-// LastValueKind reports whether kind keeps only the last value per subject
-// (market, analytics, feed).
-func LastValueKind(kind string) bool { return kindStream[kind] == streamLast }
-
-// kindOf returns the first token of a subject or pattern.
-func kindOf(subject string) string {
-	kind, _, _ := strings.Cut(subject, ".")
-	return kind
-}
-
-// streamFor returns the stream that stores subject (a literal subject or a
-// pattern whose first token is a literal kind).
-func streamFor(subject string) (string, error) {
-	if s := kindKnownStream(subject); s != "" {
-		return s, nil
-	}
-	return "", fmt.Errorf("%w: %q", ErrNotStored, subject)
-}
-
-func kindKnownStream(subject string) string { return kindStream[kindOf(subject)] }
-
 // streamConfigs is the declared shape of every stream, built from Config.
 func (c *Config) streamConfigs() []jetstream.StreamConfig {
 	r := c.Retention
 	return []jetstream.StreamConfig{
 		{
 			Name:              streamChat,
-			Subjects:          []string{"chat.>"},
+			Subjects:          protocol.StreamSubjects(streamChat),
 			Storage:           jetstream.FileStorage,
 			Replicas:          c.Replicas,
 			MaxAge:            r.ChatMaxAge,
@@ -77,7 +39,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 		{
 			Name:              streamAlerts,
-			Subjects:          []string{"alert.>"},
+			Subjects:          protocol.StreamSubjects(streamAlerts),
 			Storage:           jetstream.FileStorage,
 			Replicas:          c.Replicas,
 			MaxAge:            r.AlertMaxAge,
@@ -87,7 +49,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 		{
 			Name:     streamCandles,
-			Subjects: []string{"candle.>"},
+			Subjects: protocol.StreamSubjects(streamCandles),
 			Storage:  jetstream.FileStorage,
 			Replicas: c.Replicas,
 			MaxAge:   r.CandleMaxAge,
@@ -100,7 +62,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 		},
 		{
 			Name:     streamLast,
-			Subjects: []string{"market.>", "analytics.>", "feed.>"},
+			Subjects: protocol.StreamSubjects(streamLast),
 			Storage:  jetstream.FileStorage,
 			Replicas: c.Replicas,
 			MaxAge:   r.FeedMaxAge,
@@ -114,6 +76,7 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			Duplicates:  dupeWindow(time.Second, r.FeedMaxAge),
 			AllowDirect: true,
 		},
+		c.barsStreamConfig(), // candles.go
 	}
 }
 

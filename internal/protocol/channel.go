@@ -21,32 +21,102 @@ const (
 	KindAlert     = "alert"
 	KindChat      = "chat"
 	KindFeed      = "feed"
+	KindRef       = "ref"  // instrument reference data, last value (PROTOCOL §4)
+	KindBook      = "book" // top of the order book, droppable last value (PROTOCOL §4)
 )
 
-var kinds = map[string]bool{
-	KindMarket: true, KindAnalytics: true, KindCandle: true,
-	KindAlert: true, KindChat: true, KindFeed: true,
+// Stream names: the JetStream stream that stores each kind. They are part
+// of the deployment (operators see them in `nats stream ls`), so they do not
+// change lightly.
+const (
+	StreamChat    = "CHAT"
+	StreamAlerts  = "ALERTS"
+	StreamCandles = "CANDLES"
+	StreamLast    = "LAST" // last value per subject, not a history
+)
+
+// KindTraits are the facts the program knows about a channel kind. They are
+// declared once, in [kindTable]; natsbus (which stream stores a subject),
+// the gateway (what a client may replay, what may be conflated) and the
+// metrics (labels) all read them from here.
+type KindTraits struct {
+	// Name is the kind: the channel's first token and default event name.
+	Name string
+	// Persisted events carry a stream sequence and can be replayed with
+	// since and read with history.
+	Persisted bool
+	// Droppable events may be conflated to the latest value per channel
+	// when a client falls behind.
+	Droppable bool
+	// LastValue: a subscription first delivers the channel's last value.
+	LastValue bool
+	// Stream is the JetStream stream that stores the kind.
+	Stream string
+	// Metric is the value of the kind label on per-kind metrics.
+	Metric string
+}
+
+// kindTable is the one list of channel kinds. Adding a kind is one row
+// here (plus, for a new stream, that stream's declaration in natsbus).
+var kindTable = []KindTraits{
+	{Name: KindMarket, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindMarket},
+	{Name: KindAnalytics, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindAnalytics},
+	{Name: KindFeed, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindFeed},
+	{Name: KindRef, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindRef},
+	{Name: KindBook, LastValue: true, Droppable: true, Stream: StreamLast, Metric: KindBook},
+	{Name: KindCandle, Persisted: true, Stream: StreamCandles, Metric: KindCandle},
+	{Name: KindAlert, Persisted: true, Stream: StreamAlerts, Metric: KindAlert},
+	{Name: KindChat, Persisted: true, Stream: StreamChat, Metric: KindChat},
+}
+
+var kindByName = func() map[string]KindTraits {
+	m := make(map[string]KindTraits, len(kindTable))
+	for _, k := range kindTable {
+		m[k.Name] = k
+	}
+	return m
+}()
+
+// Kinds returns every shipped kind's traits, in declaration order. The
+// slice is a copy.
+func Kinds() []KindTraits { return append([]KindTraits(nil), kindTable...) }
+
+// Traits returns kind's traits; ok is false for an unknown kind.
+func Traits(kind string) (t KindTraits, ok bool) {
+	t, ok = kindByName[kind]
+	return t, ok
 }
 
 // KnownKind reports whether kind is one of the shipped channel kinds.
-func KnownKind(kind string) bool { return kinds[kind] }
+func KnownKind(kind string) bool { _, ok := kindByName[kind]; return ok }
 
 // Persisted reports whether events of kind carry a stream sequence and can
 // be replayed with since and read with history.
-func Persisted(kind string) bool {
-	return kind == KindChat || kind == KindAlert || kind == KindCandle
-}
+func Persisted(kind string) bool { return kindByName[kind].Persisted }
 
 // HasLastValue reports whether a subscription to kind first delivers the
 // channel's last value.
-func HasLastValue(kind string) bool {
-	return kind == KindMarket || kind == KindAnalytics || kind == KindFeed
-}
+func HasLastValue(kind string) bool { return kindByName[kind].LastValue }
 
 // Droppable reports whether events of kind may be conflated to the latest
 // value per channel when a client falls behind. Chat, alerts and candles are
 // never dropped.
-func Droppable(kind string) bool { return HasLastValue(kind) }
+func Droppable(kind string) bool { return kindByName[kind].Droppable }
+
+// StreamOf returns the stream that stores kind, or "" for an unknown kind.
+func StreamOf(kind string) string { return kindByName[kind].Stream }
+
+// StreamSubjects returns the subject filters of a stream: "<kind>.>" for
+// every kind it stores, in declaration order.
+func StreamSubjects(stream string) []string {
+	var out []string
+	for _, k := range kindTable {
+		if k.Stream == stream {
+			out = append(out, k.Name+".>")
+		}
+	}
+	return out
+}
 
 // Kind returns the first token of a channel name.
 func Kind(channel string) string {
@@ -99,7 +169,7 @@ func ValidateChannel(channel string, wildcard bool) error {
 		case !validToken(tok):
 			return fmt.Errorf("%w: token %q has characters outside [A-Za-z0-9_-]", ErrChannel, truncate(tok, 32))
 		}
-		if tokens == 1 && !kinds[tok] {
+		if tokens == 1 && !KnownKind(tok) {
 			return fmt.Errorf("%w: unknown kind %q", ErrChannel, truncate(tok, 32))
 		}
 		start = end + 1

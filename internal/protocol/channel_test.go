@@ -162,6 +162,8 @@ func TestKindProperties(t *testing.T) {
 		{KindAlert, true, true, false, false},
 		{KindChat, true, true, false, false},
 		{KindFeed, true, false, true, true},
+		{KindRef, true, false, true, true},
+		{KindBook, true, false, true, true},
 		{"stocks", false, false, false, false},
 		{"", false, false, false, false},
 	}
@@ -237,4 +239,37 @@ func FuzzValidateChannel(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The kind table is the one source; these are the rules its rows obey.
+func TestKindTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Kinds() {
+		if seen[k.Name] {
+			t.Errorf("kind %q declared twice", k.Name)
+		}
+		seen[k.Name] = true
+		if !ValidToken(k.Name) || k.Stream == "" || k.Metric == "" {
+			t.Errorf("kind %+v: name, stream and metric label are required", k)
+		}
+		if k.Persisted == (k.Stream == StreamLast) {
+			t.Errorf("kind %q: persisted kinds have a history stream, others the last-value stream", k.Name)
+		}
+		if k.Droppable && k.Persisted {
+			t.Errorf("kind %q: a persisted kind is never dropped", k.Name)
+		}
+		found := false
+		for _, s := range StreamSubjects(k.Stream) {
+			found = found || s == k.Name+".>"
+		}
+		if !found {
+			t.Errorf("kind %q missing from stream %s's subjects", k.Name, k.Stream)
+		}
+		if got, ok := Traits(k.Name); !ok || got != k {
+			t.Errorf("Traits(%q) = %+v, %v", k.Name, got, ok)
+		}
+	}
+	if _, ok := Traits("nope"); ok || StreamOf("nope") != "" {
+		t.Error("unknown kind has traits")
+	}
 }

@@ -39,11 +39,17 @@ func ValidatePayload(subject string, data []byte) (time.Time, error) {
 			Size   *float64        `json:"size"`
 			Volume *float64        `json:"volume"`
 			Time   json.RawMessage `json:"time"`
+
+			BidSize *float64 `json:"bid_size"`
+			AskSize *float64 `json:"ask_size"`
 		}
 		if err := unmarshal(trimmed, &p); err != nil {
 			return time.Time{}, err
 		}
 		if err := checkSymbol(subject, p.Symbol); err != nil {
+			return time.Time{}, err
+		}
+		if err := checkSizes(p.BidSize, p.AskSize); err != nil {
 			return time.Time{}, err
 		}
 		if p.Price == nil || !finite(*p.Price) || *p.Price <= 0 {
@@ -133,6 +139,10 @@ func ValidatePayload(subject string, data []byte) (time.Time, error) {
 			return time.Time{}, fmt.Errorf("%w: chat needs a user and a text", ErrPayload)
 		}
 		return time.Time{}, nil
+	case KindRef:
+		return validateRef(subject, trimmed)
+	case KindBook:
+		return validateBook(subject, trimmed)
 	case KindFeed:
 		var p map[string]json.RawMessage
 		if err := unmarshal(trimmed, &p); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 )
 
@@ -35,6 +36,12 @@ type Request struct {
 	Limit   int             `json:"limit,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
 	MsgID   string          `json:"msgid,omitempty"`
+
+	// Candle history (PROTOCOL §4): the bar interval (default 1m) and
+	// before as a time (a JSON string in RFC 3339 or a number of unix ms);
+	// validate moves a numeric before of a candle history here.
+	Interval   string    `json:"interval,omitempty"`
+	BeforeTime time.Time `json:"-"`
 }
 
 // DecodeRequest parses and validates one client frame. On failure it returns
@@ -49,7 +56,7 @@ func DecodeRequest(frame []byte) (Request, *Error) {
 	if !utf8.Valid(trimmed) { // the id and data are echoed verbatim into text frames
 		return req, NewError(CodeBadRequest, "a frame must be UTF-8")
 	}
-	if err := json.Unmarshal(trimmed, &req); err != nil {
+	if err := decodeRequest(trimmed, &req); err != nil {
 		// Keep the id when only a field was wrong, so the client can match.
 		req = Request{ID: salvageID(trimmed)}
 		return req, NewError(CodeBadRequest, "invalid request: "+jsonProblem(err))
@@ -93,6 +100,9 @@ func (r *Request) validate() *Error {
 	case OpHistory:
 		if err := ValidateChannel(r.Channel, false); err != nil {
 			return NewError(CodeBadRequest, err.Error())
+		}
+		if Kind(r.Channel) == KindCandle || r.Interval != "" || !r.BeforeTime.IsZero() {
+			return r.validateCandleHistory()
 		}
 		if !Persisted(Kind(r.Channel)) {
 			return NewError(CodeBadRequest, "history applies only to persisted channels (chat, alert, candle)")

@@ -1,7 +1,11 @@
-// Package lograte logs repeated errors at a bounded rate.
+// Package lograte logs repeated errors at a bounded rate. It is the one
+// rate-limited logger of the program: the feeds use it for their publish
+// errors, the gateway for invalid producer messages, so a hostile or
+// broken producer cannot flood the log.
 package lograte
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,7 +24,12 @@ type Limiter struct {
 }
 
 // Error logs msg at error level unless one was logged less than Every ago.
-func (l *Limiter) Error(msg string, args ...any) {
+func (l *Limiter) Error(msg string, args ...any) { l.log(slog.LevelError, msg, args) }
+
+// Warn logs msg at warning level unless one was logged less than Every ago.
+func (l *Limiter) Warn(msg string, args ...any) { l.log(slog.LevelWarn, msg, args) }
+
+func (l *Limiter) log(level slog.Level, msg string, args []any) {
 	if l == nil || l.Logger == nil {
 		return
 	}
@@ -41,5 +50,5 @@ func (l *Limiter) Error(msg string, args ...any) {
 	if n > 0 {
 		args = append(args, "suppressed", n)
 	}
-	l.Logger.Error(msg, args...)
+	l.Logger.Log(context.Background(), level, msg, args...)
 }
