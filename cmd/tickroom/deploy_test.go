@@ -155,7 +155,20 @@ func (d *deployment) lbDial(name, token string, within time.Duration) (*wsClient
 		if err == nil {
 			c := &wsClient{t: d.t, name: name, ws: ws, resp: resp, in: make(chan msg, 4096), done: make(chan struct{})}
 			go c.readLoop()
-			d.t.Cleanup(c.close)
+			d.t.Cleanup(func() {
+				// Drain what nobody reads any more (a ticks subscription
+				// fills the buffer), so the reader can see the close.
+				go func() {
+					for {
+						select {
+						case <-c.in:
+						case <-c.done:
+							return
+						}
+					}
+				}()
+				c.close()
+			})
 			m, err := c.nextWithin(5 * time.Second)
 			if err == nil && m.Event == protocol.EventWelcome {
 				var w protocol.Welcome
@@ -191,6 +204,7 @@ func TestDeployComposeShapeAsProcesses(t *testing.T) {
 	tk, _ := d.lbDial("ticks", d.lbSignIn("watcher"), 10*time.Second)
 	tk.subscribe("market.*")
 	waitTickAfter(t, tk, time.Now(), 15*time.Second)
+	tk.ws.Close() // its reader ends; the cleanup drains it
 
 	// HAProxy puts a gateway in rotation after two good health checks (2 s
 	// apart); one that was not listening at its first check comes in later.
