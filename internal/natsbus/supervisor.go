@@ -41,12 +41,15 @@ func (b *Bus) supervise() {
 	retry.Stop()
 	defer retry.Stop()
 	for {
+		// Report a reconnect at once: Ready does not wait for the re-check.
+		b.notify()
 		if b.nc.IsConnected() && !b.checkedSinceConnect() {
+			wasReady := b.streamsReady()
 			if err := b.tryEnsure(b.ctx, ensureTimeout); err != nil {
 				if b.ctx.Err() != nil {
 					return
 				}
-				if b.streamsReady() {
+				if wasReady {
 					// A reconnect during a failover: a stream may have no
 					// leader for seconds. Publishes report that themselves.
 					b.log.Info("natsbus: re-checking streams after reconnect, retrying", "err", err, "in", backoff)
@@ -56,8 +59,10 @@ func (b *Bus) supervise() {
 				retry.Reset(backoff)
 				backoff = min(backoff*2, ensureBackoffMax)
 			} else {
+				if !wasReady {
+					b.log.Info("natsbus: ready")
+				}
 				backoff = ensureBackoffMin
-				b.log.Info("natsbus: ready")
 			}
 		}
 		b.notify()
