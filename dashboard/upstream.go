@@ -34,14 +34,20 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 		cache = u.last.open(pattern)
 	}
 	sub, err := u.bus.SubscribeLive(pattern, func(m natsbus.Msg) {
+		received := time.Now()
 		ev, err := u.encode(m)
 		if err != nil {
 			u.reject(m.Subject, err)
 			return
 		}
 		u.metrics.eventIn(protocol.Kind(ev.Channel))
+		ev.Received = received.UnixNano()
 		if cache != nil {
-			cache.put(ev)
+			// The cache hands this value to later subscribers; without a
+			// receive time, their wait does not count as fan-out delay.
+			last := *ev
+			last.Received = 0
+			cache.put(&last)
 		}
 		deliver(ev)
 	})

@@ -49,6 +49,8 @@ type Node struct {
 	failed    chan struct{} // closed when a part failed; failErr says why
 	failErr   error
 
+	jwt *auth.JWTVerifier // nil without a provider; Close ends its JWKS refresher
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -230,12 +232,13 @@ func (n *Node) identities(ctx context.Context) (dashboard.Identities, error) {
 	if cfg.JWT.Enabled() {
 		v, err := auth.NewJWTVerifier(auth.JWTConfig{
 			HS256Secret: cfg.JWT.HS256Secret, PublicKeyFile: cfg.JWT.PublicKeyFile,
-			JWKSFile: cfg.JWT.JWKSFile, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Skew: jwtSkew(cfg.JWT.Skew),
+			JWKSFile: cfg.JWT.JWKSFile, JWKSURL: cfg.JWT.JWKSURL, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Skew: jwtSkew(cfg.JWT.Skew),
 		})
 		if err != nil {
 			return ids, fmt.Errorf("JWT: %w", err)
 		}
 		ids.Provider = v
+		n.jwt = v
 	}
 	return ids, nil
 }
@@ -333,6 +336,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		if n.nats != nil {
 			n.nats.Shutdown()
+		}
+		if n.jwt != nil {
+			n.jwt.Close()
 		}
 		n.shutdownErr = errors.Join(errs...)
 	})

@@ -22,7 +22,7 @@ export const GAP_TEXT = 'earlier messages are no longer available';
 
 export class Chat {
   /** @param o {socket, list, form, input, room (select), presence (ul), presenceCount,
-   *            title?, price(sym) → number|undefined, onSymbol(sym), limit? (500)} */
+   *            title?, price(sym) → number|undefined, decimals(sym) → int|undefined, onSymbol(sym), limit? (500)} */
   constructor(o) {
     Object.assign(this, o);
     this.limit = o.limit || LIMIT;
@@ -360,7 +360,7 @@ export class Chat {
       if (m.index > at) div.append(text.slice(at, m.index));
       const sym = m[1];
       const chip = el('button', 'chip', '$' + sym, {type: 'button', 'data-sym': sym, title: 'Show ' + sym});
-      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym)));
+      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym), this.decimals?.(sym)));
       chip.append(' ', price);
       chips.push([sym, price]);
       div.append(chip);
@@ -375,7 +375,7 @@ export class Chat {
     for (const sym of syms) {
       const set = this.chips.get(sym);
       if (!set) continue;
-      const text = fmtPrice(this.price?.(sym));
+      const text = fmtPrice(this.price?.(sym), this.decimals?.(sym));
       for (const span of set) if (span.textContent !== text) span.textContent = text;
     }
   }

@@ -39,7 +39,8 @@
  *                                 socket. Without ack a failure is reported
  *                                 on 'server_error'.
  *   .emitWithAck(channel, data)   → Promise<reply>, like Socket.IO's
- *   .history(channel, {before, limit}?) → Promise<reply with .messages>
+ *   .history(channel, {before, limit, interval}?) → Promise<reply with .messages>
+ *     (interval and a time-valued before apply to candle channels)
  *   .presence(channel)            → Promise<reply with .users>
  *   .ping()                       → Promise<rtt ms>
  *   .on(event, fn) / .off(event, fn) / .once(event, fn)
@@ -283,10 +284,11 @@ class Socket extends Emitter {
    *  message before calling publish(channel, data, {msgid})). */
   nextMsgid() { return this.clientId + '-' + String(++this.msgCounter).padStart(6, '0'); }
 
-  history(channel, {before, limit} = {}) {
+  history(channel, {before, limit, interval} = {}) {
     const msg = {op: 'history', channel};
     if (before !== undefined) msg.before = before;
     if (limit !== undefined) msg.limit = limit;
+    if (interval !== undefined) msg.interval = interval;
     return this.requests.request(msg);
   }
 

@@ -65,11 +65,12 @@ type Config struct {
 }
 
 // JWT configures identity-provider tokens. At most one of HS256Secret,
-// PublicKeyFile, JWKSFile may be set; none means no provider.
+// PublicKeyFile, JWKSFile, JWKSURL may be set; none means no provider.
 type JWT struct {
 	HS256Secret   string
 	PublicKeyFile string
 	JWKSFile      string
+	JWKSURL       string // fetched at start, refreshed hourly and on an unknown kid
 	Issuer        string
 	Audience      string
 	Skew          time.Duration // clock skew tolerated on exp/nbf (30s)
@@ -77,7 +78,7 @@ type JWT struct {
 
 // Enabled reports whether a provider key is configured.
 func (j JWT) Enabled() bool {
-	return j.HS256Secret != "" || j.PublicKeyFile != "" || j.JWKSFile != ""
+	return j.HS256Secret != "" || j.PublicKeyFile != "" || j.JWKSFile != "" || j.JWKSURL != ""
 }
 
 // Limits bound what one client, one IP, or the whole gateway may use. All
@@ -208,13 +209,13 @@ func (c *Config) Validate() error {
 
 	j := c.JWT
 	n := 0
-	for _, s := range []string{j.HS256Secret, j.PublicKeyFile, j.JWKSFile} {
+	for _, s := range []string{j.HS256Secret, j.PublicKeyFile, j.JWKSFile, j.JWKSURL} {
 		if s != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		bad("jwt-hs256-secret", "set only one of jwt-hs256-secret, jwt-public-key, jwt-jwks")
+		bad("jwt-hs256-secret", "set only one of jwt-hs256-secret, jwt-public-key, jwt-jwks, jwt-jwks-url")
 	}
 	if j.HS256Secret != "" && len(j.HS256Secret) < 32 {
 		bad("jwt-hs256-secret", "%d bytes: need at least 32", len(j.HS256Secret))
