@@ -155,6 +155,7 @@ func startProc(t *testing.T, name, bin string, args []string, env ...string) *pr
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.Env = append(os.Environ(), env...)
+	dieWithTest(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("%s: start: %v", name, err)
 	}
