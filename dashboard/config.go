@@ -67,6 +67,8 @@ type Config struct {
 	TrustedProxies []string
 	ProxyHeader    string // default "X-Forwarded-For"
 
+	HTTPGuard HTTPGuard // header read timeout, idle timeout, half-open bound (httpguard.go)
+
 	Logger *slog.Logger
 }
 

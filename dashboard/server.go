@@ -145,7 +145,7 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.app.Listener(ln)
+	err := s.app.Listener(s.guard(ln))
 	if s.closing.Load() {
 		return nil
 	}

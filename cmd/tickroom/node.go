@@ -119,10 +119,12 @@ func (n *Node) start(ctx context.Context) (err error) {
 		URLs: cfg.NATSURLs, Name: "tickroom-" + cfg.Node, Replicas: cfg.Replicas,
 		Logger: logger.With("part", "natsbus"),
 	}
+	deployBusConfig(&busCfg, cfg)
 	if len(cfg.NATSURLs) == 0 {
 		listen := cfg.NATSListen
 		n.nats, err = natsbus.StartServer(natsbus.ServerConfig{
 			DataDir: cfg.DataDir, Listen: listen, // the server adds "jetstream/"
+			Token: cfg.NATSAccess.Token, UsersFile: cfg.NATSAccess.UsersFile,
 			Logger: quieter(logger.With("part", "nats-server"), slog.LevelWarn),
 		})
 		if err != nil {
@@ -174,6 +176,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		ModeratorRole:       cfg.ModeratorRole,
 		TrustedProxies:      cfg.TrustedProxies,
 		ProxyHeader:         cfg.ProxyHeader,
+		HTTPGuard:           httpGuard(cfg.HTTP),
 		Logger:              logger.With("part", "gateway"),
 	}, n.bus, ids)
 	if err != nil {

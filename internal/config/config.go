@@ -57,6 +57,11 @@ type Config struct {
 	PprofAddr       string // net/http/pprof listen address; "" off
 	LogLevel        string // debug, info, warn, error ("info")
 	AdminToken      string // bearer token for admin endpoints; "" disables them
+
+	Retention         Retention  // stream retention for streams the gateway creates (deploy.go)
+	NATSUpdateStreams bool       // apply Retention etc. to existing streams (false)
+	NATSAccess        NATSAccess // NATS credentials and TLS (deploy.go)
+	HTTP              HTTPLimits // HTTP listener bounds (deploy.go)
 	// Moderators may delete any chat message and mute users: these user
 	// names, and identities whose JWT roles claim holds ModeratorRole.
 	Moderators    []string
@@ -123,6 +128,8 @@ func Default() Config {
 		Replicas:    1,
 		Feeds:       true,
 		LogLevel:    "info",
+		Retention:   defaultRetention(),
+		HTTP:        defaultHTTPLimits(),
 		// Moderators: none by default.
 		ModeratorRole: "moderator",
 	}
@@ -269,6 +276,7 @@ func (c *Config) Validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("admin-token", "%d characters: need at least 16", len(c.AdminToken))
 	}
+	c.validateDeploy(bad)
 	return errors.Join(errs...)
 }
 
@@ -328,6 +336,12 @@ func (c Config) Redacted() Config {
 	}
 	if r.AdminToken != "" {
 		r.AdminToken = "[redacted]"
+	}
+	if r.NATSAccess.Token != "" {
+		r.NATSAccess.Token = "[redacted]"
+	}
+	if r.NATSAccess.Password != "" {
+		r.NATSAccess.Password = "[redacted]"
 	}
 	r.NATSURLs = make([]string, len(c.NATSURLs))
 	for i, s := range c.NATSURLs {

@@ -2,10 +2,15 @@ package natsbus
 
 import (
 	"context"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// publishAttemptTimeout bounds one JetStream publish (an R3 ack on a
+// healthy cluster takes milliseconds).
+const publishAttemptTimeout = 2 * time.Second
 
 // PublishDurable stores data on subject and returns its stream sequence
 // once JetStream has acknowledged it. A non-empty msgID becomes the
@@ -15,7 +20,7 @@ import (
 //
 // Any stored kind is accepted (chat, alert, candle, and last-value kinds);
 // other kinds fail with ErrNotStored. When NATS is down, or does not answer
-// before ctx ends (5 s if ctx has no deadline), the error wraps
+// within 2 s (or before ctx ends), the error wraps
 // ErrUnavailable: there is never an ack for a message that was not stored.
 func (b *Bus) PublishDurable(ctx context.Context, subject string, data []byte, msgID string) (seq uint64, dup bool, err error) {
 	const op = "publish"
@@ -37,6 +42,12 @@ func (b *Bus) PublishDurable(ctx context.Context, subject string, data []byte, m
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
+	// One attempt is bounded well below the caller's usual 5 s: a request
+	// lost with a node that died (sent, never answered) is then reported
+	// unavailable quickly, and the client's retry with the same msgid is
+	// deduplicated if it was stored after all.
+	ctx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+	defer cancel()
 	ack, err := b.js.PublishMsg(ctx, m, opts...)
 	if err != nil {
 		return 0, false, wrapErr(op, err)

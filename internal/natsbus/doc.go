@@ -33,8 +33,12 @@
 // # Lifecycle
 //
 // [Connect] never fails because NATS is down: it keeps reconnecting
-// forever and (re)declares the streams in a supervisor goroutine each time
-// the connection comes back, so [Bus.Ready] is the honest readiness signal.
+// forever. A supervisor goroutine creates the streams and buckets that are
+// missing (never changing existing ones unless [Config.UpdateStreams]),
+// retrying while a cluster elects its leaders, and checks them again each
+// time the connection comes back. [Bus.Ready] is "connected, and the
+// streams were declared once": a reconnect's re-check does not make it
+// false, so a failover does not take every gateway out of its balancer.
 // [Bus.Close] stops the supervisor, stops every live subscription, drains
 // the connection and waits for all of it. [Server.Shutdown] waits for the
 // embedded server to stop. Close the Bus before shutting down the Server it
