@@ -17,6 +17,10 @@ package alerts
 // evaluator finishes a claim older than claimTimeout (2 and 3 again; the
 // msg id makes a second delivery a no-op within the stream's dedupe window).
 //
+// Evaluation: the key-value watch alone arms and disarms alerts in an
+// in-memory index (priceindex.go); a tick costs a binary search in its
+// symbol's sorted levels, and key-value work only for the alerts it fires.
+//
 // Concurrency: Run owns everything; the tick subscription's callback only
 // records the latest tick per symbol and wakes Run.
 
@@ -137,14 +141,20 @@ func (p *PriceAlerts) run(ctx context.Context, js jetstream.JetStream, log *slog
 	}
 	defer func() { _ = w.Stop() }()
 
-	alerts := map[string]armed{}                 // key → alert
-	bySymbol := map[string]map[string]struct{}{} // symbol → keys
+	// The watch alone arms and disarms: alerts holds every known alert,
+	// idx the unclaimed ones by symbol and level (a tick looks only at
+	// those it crosses), claimed the ones some evaluator is delivering
+	// (the sweep looks only at those). No tick does key-value work unless
+	// an alert fires.
+	alerts := map[string]armed{}     // key → alert
+	idx := newPriceIndex()           // unclaimed alerts of alerts
+	claimed := map[string]struct{}{} // claimed alerts of alerts
 	forget := func(key string) {
-		if a, ok := alerts[key]; ok {
-			delete(bySymbol[a.alert.Symbol], key)
-			delete(alerts, key)
-		}
+		delete(alerts, key)
+		idx.remove(key)
+		delete(claimed, key)
 	}
+	var fired []string // reused by each pass
 	sweep := time.NewTicker(claimTimeout)
 	defer sweep.Stop()
 	for {
@@ -165,17 +175,17 @@ func (p *PriceAlerts) run(ctx context.Context, js jetstream.JetStream, log *slog
 				continue
 			}
 			alerts[key] = armed{alert: a, rev: e.Revision()}
-			if bySymbol[a.Symbol] == nil {
-				bySymbol[a.Symbol] = map[string]struct{}{}
+			if a.Firing != nil {
+				claimed[key] = struct{}{}
+			} else {
+				idx.add(key, a)
 			}
-			bySymbol[a.Symbol][key] = struct{}{}
 		case <-sweep.C:
-			for key, a := range alerts {
-				if a.alert.Firing != nil {
-					if at, err := time.Parse(time.RFC3339Nano, a.alert.Firing.At); err != nil || time.Since(at) > claimTimeout {
-						p.deliver(ctx, js, kv, key, a, log)
-						forget(key)
-					}
+			for key := range claimed {
+				a := alerts[key]
+				if at, err := time.Parse(time.RFC3339Nano, a.alert.Firing.At); err != nil || time.Since(at) > claimTimeout {
+					p.deliver(ctx, js, kv, key, a, log)
+					forget(key)
 				}
 			}
 		case <-wake:
@@ -185,11 +195,9 @@ func (p *PriceAlerts) run(ctx context.Context, js jetstream.JetStream, log *slog
 			mu.Unlock()
 			for sym, q := range ticks {
 				for _, t := range q {
-					for key := range bySymbol[sym] {
+					fired = idx.crossed(sym, t.price, fired[:0])
+					for _, key := range fired {
 						a := alerts[key]
-						if a.alert.Firing != nil || !a.alert.Crossed(t.price) {
-							continue
-						}
 						forget(key)
 						p.fire(ctx, js, kv, key, a, t, log)
 					}
