@@ -114,7 +114,8 @@ func (c *chatOps) recordAction(room, action, by, user string, seq uint64, second
 	})
 }
 
-// moderationLog returns the latest moderation actions, newest first, and
+// moderationLog returns the latest moderation actions, newest first (by
+// the time each was taken), and
 // the mutes in force.
 func (c *chatOps) moderationLog() (actions []modAction, mutes []map[string]any) {
 	c.mu.RLock()
@@ -127,7 +128,9 @@ func (c *chatOps) moderationLog() (actions []modAction, mutes []map[string]any) 
 			mutes = append(mutes, map[string]any{"room": room, "user": m.User, "until": m.Until, "by": m.By})
 		}
 	}
-	slices.Reverse(actions)
+	// Actions are stored concurrently (one put each), so the bucket's order
+	// is not the order they happened in: sort by when they were taken.
+	slices.SortStableFunc(actions, func(a, b modAction) int { return b.Time.Compare(a.Time) })
 	return actions, mutes
 }
 

@@ -101,7 +101,7 @@ type chatOps struct {
 type chatView struct {
 	amends  map[string]amendment // "<room>.<seq>"
 	mutes   map[string]mute      // "<room>.<user token>"
-	actions []modAction          // oldest first, at most maxActions
+	actions []modAction          // in arrival order, at most maxActions
 }
 
 func newChatView() chatView {
