@@ -225,13 +225,5 @@ func encodeBars(channel, symbol, interval string, series []bars.Bar, budget int)
 		}
 		frames = append(frames, f)
 	}
-	slices.Reverse(frames)
-	out := []byte{'['}
-	for i, f := range frames {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, f...)
-	}
-	return append(out, ']')
+	return newestFirstArray(frames)
 }

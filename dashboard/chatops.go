@@ -166,19 +166,9 @@ func (v *chatView) apply(e natsbus.Entry) {
 	kind, rest, _ := strings.Cut(e.Key, ".")
 	switch kind {
 	case "amend":
-		var a amendment
-		if e.Deleted || json.Unmarshal(e.Value, &a) != nil {
-			delete(v.amends, rest)
-			return
-		}
-		v.amends[rest] = a
+		setOrDelete(v.amends, rest, e)
 	case "mute":
-		var m mute
-		if e.Deleted || json.Unmarshal(e.Value, &m) != nil {
-			delete(v.mutes, rest)
-			return
-		}
-		v.mutes[rest] = m
+		setOrDelete(v.mutes, rest, e)
 	case "action":
 		var a modAction
 		if e.Deleted || json.Unmarshal(e.Value, &a) != nil {
@@ -189,6 +179,17 @@ func (v *chatView) apply(e natsbus.Entry) {
 			v.actions = slices.Delete(v.actions, 0, len(v.actions)-maxActions)
 		}
 	}
+}
+
+// setOrDelete stores e's decoded value at key, or removes key when e is
+// a deletion or does not decode.
+func setOrDelete[T any](m map[string]T, key string, e natsbus.Entry) {
+	var v T
+	if e.Deleted || json.Unmarshal(e.Value, &v) != nil {
+		delete(m, key)
+		return
+	}
+	m[key] = v
 }
 
 // amendmentOf returns the amendment of room's message seq. Before the

@@ -293,6 +293,12 @@ func (s *Server) historyJSON(ctx context.Context, channel string, before uint64,
 		}
 		frames = append(frames, ev.Frame)
 	}
+	return newestFirstArray(frames), nil
+}
+
+// newestFirstArray is the JSON array of frames, collected newest first,
+// in oldest-first order (the order history replies use).
+func newestFirstArray(frames [][]byte) []byte {
 	slices.Reverse(frames)
 	out := []byte{'['}
 	for i, f := range frames {
@@ -301,7 +307,7 @@ func (s *Server) historyJSON(ctx context.Context, channel string, before uint64,
 		}
 		out = append(out, f...)
 	}
-	return append(out, ']'), nil
+	return append(out, ']')
 }
 
 // upstreamEncode validates and encodes a stored message like a live one.
