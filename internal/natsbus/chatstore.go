@@ -35,10 +35,21 @@ func (b *Bus) PublishStamped(ctx context.Context, subject, event string, data []
 	if stamp != "" {
 		m.Header.Set(StampHeader, stamp)
 	}
-	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(stream)}
+	// nats.go retries "no responders" twice (a leader election blip in a
+	// cluster); ctx still bounds the whole call.
+	opts := []jetstream.PublishOpt{
+		// Guards against another stream capturing the subject by accident.
+		jetstream.WithExpectStream(stream),
+	}
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
+	// One attempt is bounded well below the caller's usual 5 s: a request
+	// lost with a node that died (sent, never answered) is then reported
+	// unavailable quickly, and the client's retry with the same msgid is
+	// deduplicated if it was stored after all.
+	ctx, cancel := context.WithTimeout(ctx, publishAttemptTimeout)
+	defer cancel()
 	ack, err := b.js.PublishMsg(ctx, m, opts...)
 	if err != nil {
 		return 0, false, wrapErr(op, err)

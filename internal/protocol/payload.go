@@ -75,16 +75,7 @@ func ValidatePayload(subject string, data []byte) (time.Time, error) {
 		}
 		return parseTime(p["time"])
 	case KindCandle:
-		var p struct {
-			Symbol   string          `json:"symbol"`
-			Interval string          `json:"interval"`
-			Start    json.RawMessage `json:"start"`
-			Open     *float64        `json:"open"`
-			High     *float64        `json:"high"`
-			Low      *float64        `json:"low"`
-			Close    *float64        `json:"close"`
-			Volume   *float64        `json:"volume"`
-		}
+		var p wireBar // the candle payload's fields (bars.go)
 		if err := unmarshal(trimmed, &p); err != nil {
 			return time.Time{}, err
 		}
