@@ -23,7 +23,6 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/nats-io/nats.go"
 
-	"github.com/tickroom/tickroom/internal/natsbus"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
 
@@ -279,16 +278,7 @@ func TestBrowserDeskBannerServerStop(t *testing.T) {
 // NATS is back.
 func TestBrowserDeskBannerNATS(t *testing.T) {
 	findChromium(t)
-	dir := t.TempDir()
-	listen := freeLoopbackAddr(t)
-	startNATS := func() *natsbus.Server {
-		t.Helper()
-		s, err := natsbus.StartServer(natsbus.ServerConfig{DataDir: dir, Listen: listen})
-		if err != nil {
-			t.Fatalf("nats-server on %s: %v", listen, err)
-		}
-		return s
-	}
+	startNATS := restartableNATS(t)
 	ns := startNATS()
 	t.Cleanup(func() { ns.Shutdown() })
 	cfg := testConfig(t)
