@@ -18,10 +18,6 @@ const (
 	streamUsers   = protocol.StreamUsers
 
 	presenceBucket = "tickroom_presence"
-	// presenceStream and presenceFilter are how JetStream stores the bucket;
-	// Presence reads them directly to get every key and value in one pass.
-	presenceStream = "KV_" + presenceBucket
-	presenceFilter = "$KV." + presenceBucket + ".>"
 )
 
 // streamConfigs is the declared shape of every stream, built from Config.
