@@ -9,12 +9,18 @@
 // # What lives where
 //
 //	CHAT     chat.>                       history, replay, dedupe by msgid
-//	ALERTS   alert.>                      history, replay (1000 per subject)
-//	CANDLES  candle.>                     history, replay (500 per subject)
+//	ALERTS   alert.>                      history, replay (-retain-alert-msgs, 1000 per subject)
+//	CANDLES  candle.>                     history, replay (-retain-candle-msgs, 8000 per subject)
 //	LAST     market.> analytics.> feed.>  last value per subject
 //	         ref.> book.>
+//	USERS    user.>                       private notifications, retained on their own
 //	BARS     bars.<SYM>.<interval>        closed bars per interval (candles.go)
 //	KV tickroom_presence                  one presence snapshot per gateway
+//	KV tickroom_secrets                   secrets all gateways share (secret.go)
+//
+// Other key-value buckets (the gateway's chat state, read positions and
+// price alerts: dashboard/chatops.go, [protocol.PriceAlertBucket])
+// are opened by their users through [Bus.Bucket].
 //
 // The first token of a subject is its kind, and the kind alone picks the
 // stream: the kinds and their streams are declared once, in
