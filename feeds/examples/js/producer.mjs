@@ -2,7 +2,9 @@
 // (docs/feeds.md, "A JavaScript producer"). It publishes ticks on
 // market.<SYMBOL>, a status object on feed.demo.status named by the
 // Tickroom-Event header, and a bot message on chat.lobby, stored by
-// JetStream (it waits for the ack).
+// JetStream (it waits for the ack). It holds nothing tickroom needs: it is
+// an example of the wire contract, run by cmd/tickroom/jsproducer_test.go.
+// One connection, one sequential loop; it drains the connection on exit.
 //
 //   npm ci && node producer.mjs
 //
