@@ -99,8 +99,11 @@ const (
 	// is a ~2s pause in live chat when a NATS node fails, not the ~10s of
 	// the 5s default.
 	liveHeartbeat = time.Second
-	// liveCreateTimeout bounds one attempt to create a live consumer.
-	liveCreateTimeout = 5 * time.Second
+	// liveCreateTimeout bounds one attempt to recreate a live consumer. A
+	// create answers in milliseconds when it can; one that was placed on a
+	// dead node, or sent while there is no meta leader, is never answered,
+	// and the next attempt (a new name, placed afresh) should not wait long.
+	liveCreateTimeout = 3 * time.Second
 	// liveRetryMin and liveRetryMax pace the attempts to recreate one.
 	liveRetryMin = 250 * time.Millisecond
 	liveRetryMax = 2 * time.Second
