@@ -24,23 +24,28 @@ import (
 // consumer's recovery.
 const liveWait = 30 * time.Second
 
-// liveRecorder collects the texts a live subscription delivered.
+// liveRecorder collects what a live subscription delivered, and when.
 type liveRecorder struct {
 	mu   sync.Mutex
-	seen map[string]uint64 // text → seq
+	seen map[string]liveArrival // payload → arrival
+}
+
+type liveArrival struct {
+	seq uint64
+	at  time.Time
 }
 
 func (r *liveRecorder) add(m natsbus.Msg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seen[string(m.Data)] = m.Seq
+	r.seen[string(m.Data)] = liveArrival{m.Seq, time.Now()}
 }
 
-func (r *liveRecorder) has(data string) (uint64, bool) {
+func (r *liveRecorder) has(data string) (liveArrival, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	seq, ok := r.seen[data]
-	return seq, ok
+	a, ok := r.seen[data]
+	return a, ok
 }
 
 // TestDeployLiveAfterNATSKill is the focused form of the failure
@@ -102,7 +107,7 @@ func TestDeployLiveAfterNATSKill(t *testing.T) {
 	var subs []liveSub
 	for _, b := range buses {
 		for _, pattern := range []string{"chat.lobby", "chat.*", "chat.>"} {
-			rec := &liveRecorder{seen: map[string]uint64{}}
+			rec := &liveRecorder{seen: map[string]liveArrival{}}
 			s, err := b.SubscribeLive(pattern, rec.add)
 			if err != nil {
 				t.Fatal(err)
@@ -126,10 +131,10 @@ func TestDeployLiveAfterNATSKill(t *testing.T) {
 			deadline := time.Now().Add(liveWait)
 			for {
 				if got, ok := s.rec.has(data); ok {
-					if got != seq {
-						t.Fatalf("%s: %s with seq %d, acknowledged %d", s.name, data, got, seq)
+					if got.seq != seq {
+						t.Fatalf("%s: %s with seq %d, acknowledged %d", s.name, data, got.seq, seq)
 					}
-					took = append(took, time.Since(t0))
+					took = append(took, got.at.Sub(t0))
 					break
 				}
 				if time.Now().After(deadline) {
