@@ -38,6 +38,7 @@ func busRetention(r config.Retention) natsbus.Retention {
 		AlertMaxAge: age(r.AlertMaxAge), AlertMaxMsgs: count(r.AlertMaxMsgs),
 		CandleMaxAge: age(r.CandleMaxAge), CandleMaxMsgs: count(r.CandleMaxMsgs),
 		FeedMaxAge: age(r.FeedMaxAge), FeedMaxMsgs: count(r.FeedMaxMsgs),
+		UserMaxAge: age(r.UserMaxAge), UserMaxMsgs: count(r.UserMaxMsgs),
 	}
 }
 

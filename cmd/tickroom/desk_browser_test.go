@@ -73,7 +73,8 @@ func TestBrowserDesk(t *testing.T) {
 			jsonString(t, first), tickerRows)))
 
 	// Selecting AAPL draws its candles (history and the bar in progress).
-	run(t, ana, 10*time.Second, clickJS(`[aria-label="Tickers"] tbody tr[data-sym="AAPL"]`))
+	// "Follow symbol" is off by default: Ana turns it on so her room follows.
+	run(t, ana, 10*time.Second, clickJS(`#follow`), clickJS(`[aria-label="Tickers"] tbody tr[data-sym="AAPL"]`))
 	run(t, ana, 20*time.Second,
 		waitJS("chart titled AAPL", `document.getElementById('chart-sym').textContent.includes('AAPL')`),
 		waitJS("candles drawn", `+(document.getElementById('chart').dataset.bars || 0) >= 1`),

@@ -324,6 +324,7 @@ func TestBrowserDeskPersistence(t *testing.T) {
 	run(t, page, 30*time.Second, viewport(1440, 900), chromedp.Navigate(n.URL()+"/?name=ana"), waitState("connected"))
 	fxTicks(t, nc)
 	run(t, page, 10*time.Second, waitJS("rows", tickerRows+`.length >= 3`),
+		clickJS(`#follow`), // off by default (issue 14); the room follows from here
 		clickJS(`[aria-label="Tickers"] tr[data-sym="USDJPY"]`),
 		chromedp.Click(`[aria-label="Interval"] button[data-iv="15m"]`, chromedp.ByQuery),
 		chromedp.Click(`[aria-label="Tickers"] thead button[data-key="pct"]`, chromedp.ByQuery),

@@ -172,6 +172,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 		ExpiryGrace:         expiryGrace(cfg),
 		ReadRules:           readRules,
 		WriteRules:          writeRules,
+		Moderators:          cfg.Moderators,
+		ModeratorRole:       cfg.ModeratorRole,
 		TrustedProxies:      cfg.TrustedProxies,
 		ProxyHeader:         cfg.ProxyHeader,
 		HTTPGuard:           httpGuard(cfg.HTTP),

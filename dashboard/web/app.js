@@ -15,6 +15,8 @@ import {loadPrefs, savePrefs, parseHash, formatHash} from './prefs.js';
 import {validInterval, DEFAULT_INTERVAL} from './candles.js';
 import {fmtTime} from './format.js';
 import {storedName, signIn} from './session.js';
+import {Inbox} from './inbox.js';
+import {mountChartTools, focusChart} from './chartshare.js';
 
 const $ = (id) => document.getElementById(id);
 const statusEl = $('status'), rttEl = $('rtt'), meEl = $('me');
@@ -241,6 +243,23 @@ async function main() {
     price: (sym) => store.get(sym)?.price,
     decimals: (sym) => store.decimals(sym),
     onSymbol: (sym) => select(sym, 'chip'),
+    onRef: (ref) => {  // a message's card: the chart at that moment
+      if (ref.interval && validInterval(ref.interval)) setInterval_(ref.interval);
+      select(ref.symbol, 'ref');
+      tabBar.show('chart');
+      focusChart(chart, ref);
+    },
+  });
+  // Price alerts and notifications (inbox.js); "New price alert" from a
+  // board row (right click) and from the chart, "Share to chat" (chartshare.js).
+  const inbox = new Inbox({
+    socket, root: $('p-chat'), price: (sym) => store.get(sym)?.price,
+    onSymbol: (sym) => select(sym, 'chip'), afterMention: () => chat.refreshRooms(),
+  });
+  mountChartTools($('p-chart').querySelector('.panel-head'), chart, () => view.symbol, chat, inbox);
+  $('tickers').addEventListener('contextmenu', (e) => {
+    const tr = e.target.closest('tr[data-sym]');
+    if (tr) { e.preventDefault(); inbox.newAlert(tr.dataset.sym); }
   });
   $('room').addEventListener('change', () => {
     const v = $('room').value;

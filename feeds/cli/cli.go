@@ -98,6 +98,7 @@ func RunWith(ctx context.Context, nc *nats.Conn, opts Options) error {
 			}
 			return sim.Run(ctx, bus)
 		},
+		func(ctx context.Context) error { return (&alerts.PriceAlerts{NC: nc, Log: opts.Logger}).Run(ctx) },
 	)
 }
 
@@ -201,8 +202,10 @@ func Main(ctx context.Context, name string, args []string, stdout, stderr io.Wri
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "alerts: market.*, analytics.* → alert.* on %s\n", *url)
-			return r.Run(ctx, bus, bus)
+			fmt.Fprintf(stdout, "alerts: market.*, analytics.* → alert.*, users' price alerts → user.* on %s\n", *url)
+			return runGroup(ctx,
+				func(ctx context.Context) error { return r.Run(ctx, bus, bus) },
+				func(ctx context.Context) error { return (&alerts.PriceAlerts{NC: bus.NATS(), Log: logger}).Run(ctx) })
 		}
 	case "replay":
 		file := fs.String("file", "", "CSV file with a time,symbol,price,bid,ask,size,volume header (default: the built-in sample)")

@@ -62,6 +62,10 @@ type Config struct {
 	NATSUpdateStreams bool       // apply Retention etc. to existing streams (false)
 	NATSAccess        NATSAccess // NATS credentials and TLS (deploy.go)
 	HTTP              HTTPLimits // HTTP listener bounds (deploy.go)
+	// Moderators may delete any chat message and mute users: these user
+	// names, and identities whose JWT roles claim holds ModeratorRole.
+	Moderators    []string
+	ModeratorRole string // ("moderator")
 }
 
 // JWT configures identity-provider tokens. At most one of HS256Secret,
@@ -126,6 +130,8 @@ func Default() Config {
 		LogLevel:    "info",
 		Retention:   defaultRetention(),
 		HTTP:        defaultHTTPLimits(),
+		// Moderators: none by default.
+		ModeratorRole: "moderator",
 	}
 }
 
@@ -352,6 +358,7 @@ func (c Config) Redacted() Config {
 	r.RoomRead = append([]string(nil), c.RoomRead...)
 	r.RoomWrite = append([]string(nil), c.RoomWrite...)
 	r.TrustedProxies = append([]string(nil), c.TrustedProxies...)
+	r.Moderators = append([]string(nil), c.Moderators...)
 	return r
 }
 

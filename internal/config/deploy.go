@@ -21,8 +21,10 @@ type Retention struct {
 	AlertMaxMsgs  int           // ALERTS per symbol (1000)
 	CandleMaxAge  time.Duration // CANDLES (0)
 	CandleMaxMsgs int           // CANDLES per symbol (8000)
-	FeedMaxAge    time.Duration // LAST: market, analytics and user feed.* channels (0)
+	FeedMaxAge    time.Duration // LAST: market, analytics and producers' feed.* channels (0)
 	FeedMaxMsgs   int           // LAST per subject (8)
+	UserMaxAge    time.Duration // USERS: user.<name> notifications (720h)
+	UserMaxMsgs   int           // USERS per user (1000)
 }
 
 // NATSAccess is how tickroom authenticates to NATS and how the embedded
@@ -52,7 +54,8 @@ type HTTPLimits struct {
 }
 
 func defaultRetention() Retention {
-	return Retention{ChatMaxAge: 30 * 24 * time.Hour, AlertMaxMsgs: 1000, CandleMaxMsgs: 8000, FeedMaxMsgs: 8}
+	return Retention{ChatMaxAge: 30 * 24 * time.Hour, AlertMaxMsgs: 1000, CandleMaxMsgs: 8000, FeedMaxMsgs: 8,
+		UserMaxAge: 30 * 24 * time.Hour, UserMaxMsgs: 1000}
 }
 
 func defaultHTTPLimits() HTTPLimits {
@@ -66,8 +69,10 @@ var deployOptions = []option{
 	{"retain-alert-msgs", "ALERTS stream: alerts kept per symbol; 0 = no limit", func(c *Config) any { return &c.Retention.AlertMaxMsgs }},
 	{"retain-candle-age", "CANDLES stream: how long candle updates are kept; 0 = no age limit", func(c *Config) any { return &c.Retention.CandleMaxAge }},
 	{"retain-candle-msgs", "CANDLES stream: candle updates kept per symbol (a bar is sent ~30 times); 0 = no limit", func(c *Config) any { return &c.Retention.CandleMaxMsgs }},
-	{"retain-feed-age", "LAST stream (market, analytics and user feed.* channels): how long values are kept; 0 = no age limit", func(c *Config) any { return &c.Retention.FeedMaxAge }},
+	{"retain-feed-age", "LAST stream (market, analytics and producers' feed.* channels): how long values are kept; 0 = no age limit", func(c *Config) any { return &c.Retention.FeedMaxAge }},
 	{"retain-feed-msgs", "LAST stream: values kept per subject (the last valid one is served); 0 = no limit", func(c *Config) any { return &c.Retention.FeedMaxMsgs }},
+	{"retain-user-age", "USERS stream (user.<name>: mentions, price alerts, notices): how long notifications are kept; 0 = no age limit", func(c *Config) any { return &c.Retention.UserMaxAge }},
+	{"retain-user-msgs", "USERS stream: notifications kept per user; 0 = no limit", func(c *Config) any { return &c.Retention.UserMaxMsgs }},
 	{"nats-update-streams", "apply the retain-* settings, replicas and dedupe window to streams that already exist (otherwise existing streams are never changed, only a difference is logged)", func(c *Config) any { return &c.NATSUpdateStreams }},
 	{"nats-token", "NATS token: the embedded server's clients must present it; on -nats the gateway presents it (prefer the environment)", func(c *Config) any { return &c.NATSAccess.Token }},
 	{"nats-users", "nats-server config file whose authorization block (users, nkeys, permissions) the embedded server enforces", func(c *Config) any { return &c.NATSAccess.UsersFile }},
@@ -91,7 +96,7 @@ func (c *Config) validateDeploy(bad func(field, format string, args ...any)) {
 	for _, a := range []struct {
 		name string
 		v    time.Duration
-	}{{"retain-chat-age", r.ChatMaxAge}, {"retain-alert-age", r.AlertMaxAge}, {"retain-candle-age", r.CandleMaxAge}, {"retain-feed-age", r.FeedMaxAge}} {
+	}{{"retain-chat-age", r.ChatMaxAge}, {"retain-alert-age", r.AlertMaxAge}, {"retain-candle-age", r.CandleMaxAge}, {"retain-feed-age", r.FeedMaxAge}, {"retain-user-age", r.UserMaxAge}} {
 		if a.v < 0 || (a.v > 0 && a.v < time.Second) {
 			bad(a.name, "%v: want 0 (no limit) or at least 1s", a.v)
 		}
@@ -99,7 +104,7 @@ func (c *Config) validateDeploy(bad func(field, format string, args ...any)) {
 	for _, n := range []struct {
 		name string
 		v    int
-	}{{"retain-chat-msgs", r.ChatMaxMsgs}, {"retain-alert-msgs", r.AlertMaxMsgs}, {"retain-candle-msgs", r.CandleMaxMsgs}, {"retain-feed-msgs", r.FeedMaxMsgs}} {
+	}{{"retain-chat-msgs", r.ChatMaxMsgs}, {"retain-alert-msgs", r.AlertMaxMsgs}, {"retain-candle-msgs", r.CandleMaxMsgs}, {"retain-feed-msgs", r.FeedMaxMsgs}, {"retain-user-msgs", r.UserMaxMsgs}} {
 		if n.v < 0 {
 			bad(n.name, "%d: want 0 (no limit) or more", n.v)
 		}

@@ -74,6 +74,8 @@ var options = []option{
 	{"pprof", `net/http/pprof listen address, e.g. 127.0.0.1:6060; "" off`, func(c *Config) any { return &c.PprofAddr }},
 	{"log-level", "log level: debug, info, warn, error", func(c *Config) any { return &c.LogLevel }},
 	{"admin-token", `bearer token for admin endpoints; "" disables them (prefer the environment to the command line)`, func(c *Config) any { return &c.AdminToken }},
+	{"moderators", "chat moderators by user name (comma-separated): they delete any message and mute users", func(c *Config) any { return &c.Moderators }},
+	{"moderator-role", "JWT role (in the roles claim) that makes a user a chat moderator", func(c *Config) any { return &c.ModeratorRole }},
 }
 
 // FlagNames returns every setting's flag name (= YAML key), in order.

@@ -97,6 +97,7 @@ type Bus struct {
 	kv   jetstream.KeyValue
 
 	presence presenceView // presence.go: every gateway's snapshot, from a KV watch
+	buckets  bucketCache  // chatstore.go: key-value buckets opened so far
 
 	updated atomic.Bool // UpdateStreams has been applied
 	warnMu  sync.Mutex

@@ -3,6 +3,7 @@ package natsbus
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -100,4 +101,40 @@ func TestOperatorEditSurvivesRestart(t *testing.T) {
 
 	b3 := connectTest(t, Config{Server: s, Retention: Retention{ChatMaxAge: 48 * time.Hour}, UpdateStreams: true})
 	check(b3, 48*time.Hour, -1)
+}
+
+// An upgrade that stores a new kind in an existing stream (ref.> and book.>
+// joined LAST) adds its subjects to the stream an earlier version created,
+// and keeps the operator's edits.
+func TestUpgradeAddsMissingSubjects(t *testing.T) {
+	s := startTestServer(t, t.TempDir(), "")
+	b := connectTest(t, Config{Server: s})
+	st, err := b.js.Stream(ctxT(t), streamLast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := st.CachedInfo().Config
+	want := slices.Clone(old.Subjects)
+	old.Subjects = old.Subjects[:1] // as an older version declared it
+	old.MaxAge = 2 * time.Hour      // and an operator edited it
+	if _, err := b.js.UpdateStream(ctxT(t), old); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	b2 := connectTest(t, Config{Server: s})
+	if !b2.Ready() {
+		t.Fatal(b2.Status())
+	}
+	st, err = b2.js.Stream(ctxT(t), streamLast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.CachedInfo().Config
+	if len(want) < 2 || !sameSet(c.Subjects, want) {
+		t.Fatalf("LAST subjects %v, want %v", c.Subjects, want)
+	}
+	if c.MaxAge != 2*time.Hour {
+		t.Fatalf("LAST MaxAge %v: the operator's edit was undone", c.MaxAge)
+	}
 }

@@ -19,7 +19,9 @@ import (
 //     is logged once per stream), unless Config.UpdateStreams asks for the
 //     configured settings to be applied, once per process;
 //   - what is missing is created, and "already exists" (another gateway won
-//     the race) counts as success;
+//     the race) counts as success; that includes the subjects a stream must
+//     hold for a kind this version stores (an upgrade that adds a kind adds
+//     its subjects to the existing stream, keeping every other setting);
 //   - every JetStream API call has its own short timeout and is retried with
 //     jittered backoff: on a cluster that is still electing its meta leader
 //     or a new stream's leader, requests time out or fail with "no suitable
@@ -86,6 +88,16 @@ func (b *Bus) ensureStream(ctx context.Context, sc jetstream.StreamConfig, updat
 // reconcile reports (or, when asked, removes) differences between the
 // declared config and the existing one.
 func (b *Bus) reconcile(ctx context.Context, want, have jetstream.StreamConfig, update bool) error {
+	if missing := missingSubjects(want.Subjects, have.Subjects); len(missing) > 0 && !update {
+		grown := have
+		grown.Subjects = append(slices.Clone(have.Subjects), missing...)
+		if _, err := b.js.UpdateStream(ctx, grown); err != nil {
+			return fmt.Errorf("add subjects %v: %w", missing, err)
+		}
+		b.log.Info("natsbus: added the subjects this version stores to an existing stream; its other settings are kept",
+			"stream", want.Name, "subjects", missing)
+		have = grown
+	}
 	diff := streamDiff(want, have)
 	if diff == "" {
 		b.forgetWarning(want.Name)
@@ -171,6 +183,17 @@ func (b *Bus) forgetWarning(stream string) {
 	b.warnMu.Lock()
 	delete(b.warned, stream)
 	b.warnMu.Unlock()
+}
+
+// missingSubjects lists the subjects of want that have does not hold.
+func missingSubjects(want, have []string) []string {
+	var out []string
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // streamDiff lists the settings tickroom declares that differ between want

@@ -15,6 +15,7 @@ const (
 	streamAlerts  = protocol.StreamAlerts
 	streamCandles = protocol.StreamCandles
 	streamLast    = protocol.StreamLast
+	streamUsers   = protocol.StreamUsers
 
 	presenceBucket = "tickroom_presence"
 	// presenceStream and presenceFilter are how JetStream stores the bucket;
@@ -35,6 +36,16 @@ func (c *Config) streamConfigs() []jetstream.StreamConfig {
 			MaxAge:            r.ChatMaxAge,
 			MaxMsgsPerSubject: r.ChatMaxMsgs,
 			Duplicates:        dupeWindow(c.DupeWindow, r.ChatMaxAge),
+			AllowDirect:       true,
+		},
+		{
+			Name:              streamUsers,
+			Subjects:          protocol.StreamSubjects(streamUsers),
+			Storage:           jetstream.FileStorage,
+			Replicas:          c.Replicas,
+			MaxAge:            r.UserMaxAge,
+			MaxMsgsPerSubject: r.UserMaxMsgs,
+			Duplicates:        dupeWindow(c.DupeWindow, r.UserMaxAge),
 			AllowDirect:       true,
 		},
 		{
@@ -96,6 +107,8 @@ type Retention struct {
 	CandleMaxMsgs int64         // CANDLES per symbol; default 8000
 	FeedMaxAge    time.Duration // LAST (market, analytics, feed.*); default no age limit
 	FeedMaxMsgs   int64         // LAST per subject; default LastValidKeep
+	UserMaxAge    time.Duration // USERS (user.<name> notifications); default 30 days
+	UserMaxMsgs   int64         // USERS per user; default 1000
 }
 
 // DefaultRetention is the retention of a Config that sets none.
@@ -104,6 +117,8 @@ var DefaultRetention = Retention{
 	AlertMaxMsgs:  1000,
 	CandleMaxMsgs: 8000,
 	FeedMaxMsgs:   LastValidKeep,
+	UserMaxAge:    30 * 24 * time.Hour,
+	UserMaxMsgs:   1000,
 }
 
 // withDefaults fills the fields left at zero. A negative value means "no
@@ -116,6 +131,7 @@ func (r Retention) withDefaults() Retention {
 	}{
 		{&r.ChatMaxAge, d.ChatMaxAge}, {&r.AlertMaxAge, d.AlertMaxAge},
 		{&r.CandleMaxAge, d.CandleMaxAge}, {&r.FeedMaxAge, d.FeedMaxAge},
+		{&r.UserMaxAge, d.UserMaxAge},
 	}
 	for _, a := range ages {
 		switch {
@@ -131,6 +147,7 @@ func (r Retention) withDefaults() Retention {
 	}{
 		{&r.ChatMaxMsgs, d.ChatMaxMsgs}, {&r.AlertMaxMsgs, d.AlertMaxMsgs},
 		{&r.CandleMaxMsgs, d.CandleMaxMsgs}, {&r.FeedMaxMsgs, d.FeedMaxMsgs},
+		{&r.UserMaxMsgs, d.UserMaxMsgs},
 	}
 	for _, c := range counts {
 		switch {
