@@ -30,8 +30,11 @@
 //
 // Every exported method of [Bus] and [Server] is safe for concurrent use.
 // Calls that talk to NATS take a context and are bounded by it. Live
-// callbacks (SubscribeLive, SubscribePresenceEvents) run serially on one
-// goroutine per subscription, owned by nats.go; they must not block for
+// callbacks (SubscribeLive, SubscribePresenceEvents) run serially, one at
+// a time per subscription, on goroutines owned by nats.go (a persisted
+// pattern's callback moves to a new one when its consumer is recreated; the
+// goroutine that recreates it is the subscription's, and ends with
+// Unsubscribe or Close); they must not block for
 // long, because a slow callback makes NATS buffer and, past its limits,
 // drop messages. Replay, History and LastValues call fn on the caller's
 // goroutine. OnStatus callbacks run on the bus's supervisor goroutine.
