@@ -212,11 +212,16 @@ func (c *chatOps) amendmentOf(room string, seq uint64) (amendment, bool) {
 	return a, true
 }
 
-func (c *chatOps) getJSON(ctx context.Context, bucket, key string, v any) error {
+// openBucket opens bucket; ErrUnavailable when the gateway has no bus.
+func (c *chatOps) openBucket(ctx context.Context, bucket string) (*natsbus.Bucket, error) {
 	if c.bus == nil {
-		return natsbus.ErrUnavailable
+		return nil, natsbus.ErrUnavailable
 	}
-	b, err := c.bus.Bucket(ctx, bucket)
+	return c.bus.Bucket(ctx, bucket)
+}
+
+func (c *chatOps) getJSON(ctx context.Context, bucket, key string, v any) error {
+	b, err := c.openBucket(ctx, bucket)
 	if err != nil {
 		return err
 	}
@@ -240,10 +245,7 @@ func (c *chatOps) putAmendment(ctx context.Context, room string, seq uint64, a a
 }
 
 func (c *chatOps) putJSON(ctx context.Context, bucket, key string, v any) error {
-	if c.bus == nil {
-		return natsbus.ErrUnavailable
-	}
-	b, err := c.bus.Bucket(ctx, bucket)
+	b, err := c.openBucket(ctx, bucket)
 	if err != nil {
 		return err
 	}
