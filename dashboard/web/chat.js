@@ -506,7 +506,7 @@ export class Chat {
     if (Number.isFinite(ref.price)) attrs['data-ref-price'] = String(ref.price);
     if (ref.interval) attrs['data-ref-interval'] = String(ref.interval);
     const card = el('button', 'ref-card', null, attrs);
-    card.append(el('span', 'ref-sym', sym), ' ', el('time', 'ref-time', Number.isFinite(ts) ? new Date(ts).toLocaleString() : String(ref.time ?? '')));
+    card.append(el('span', 'ref-sym', sym), ' ', el('time', 'ref-time', Number.isFinite(ts) ? fmtTime(ts) : String(ref.time ?? '')));
     if (Number.isFinite(ref.price)) {
       card.append(' ', el('span', 'ref-price', fmtPrice(ref.price, this.decimals?.(sym))));
       const since = el('span', 'ref-change', changeText(ref.price, this.price?.(sym)));
