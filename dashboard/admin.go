@@ -138,5 +138,6 @@ func (s *Server) adminState(c *fiber.Ctx) error {
 		"invalid":           invalid,
 		"frames_out":        s.metrics.framesOut.Load(),
 		"bytes_out":         s.metrics.bytesOut.Load(),
+		"moderation":        s.chat.adminModeration(), // chatmod.go
 	})
 }

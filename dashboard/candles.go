@@ -175,14 +175,13 @@ func (q *candleQuery) read(ctx context.Context, subject, iv string, from time.Ti
 			if b.Start.Before(from) {
 				continue
 			}
-			bar := bars.Bar{Start: b.Start, Open: b.Open, High: b.High, Low: b.Low, Close: b.Close, Volume: b.Volume}
 			key := b.Start.UnixMilli()
 			if i, ok := byStart[key]; ok {
-				out[i] = bar
+				out[i] = b
 				continue
 			}
 			byStart[key] = len(out)
-			out = append(out, bar)
+			out = append(out, b)
 		}
 		return nil
 	})
@@ -225,13 +224,5 @@ func encodeBars(channel, symbol, interval string, series []bars.Bar, budget int)
 		}
 		frames = append(frames, f)
 	}
-	slices.Reverse(frames)
-	out := []byte{'['}
-	for i, f := range frames {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, f...)
-	}
-	return append(out, ']')
+	return newestFirstArray(frames)
 }

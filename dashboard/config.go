@@ -55,11 +55,19 @@ type Config struct {
 	// channel and publish to every chat.* channel.
 	ReadRules, WriteRules []RoomRule
 
+	// Moderators may delete any chat message and mute users (chatmod.go):
+	// the users listed here by name, and (with JWT) the identities whose
+	// roles claim holds ModeratorRole (default "moderator").
+	Moderators    []string
+	ModeratorRole string
+
 	// TrustedProxies are the reverse proxies (IPs or CIDRs) whose
 	// ProxyHeader names the client, for the per-IP connection limit.
 	// Empty: the header is ignored and the TCP peer is the client.
 	TrustedProxies []string
 	ProxyHeader    string // default "X-Forwarded-For"
+
+	HTTPGuard HTTPGuard // header read timeout, idle timeout, half-open bound (httpguard.go)
 
 	Logger *slog.Logger
 }

@@ -31,23 +31,23 @@ type lastCache struct {
 func newLastCache() *lastCache { return &lastCache{byChan: map[string]*hub.Event{}} }
 
 // put records a live event: it is the newest there is.
-func (c *lastCache) put(ev *hub.Event) {
-	c.mu.Lock()
-	if _, ok := c.byChan[ev.Channel]; !ok {
-		c.order = append(c.order, ev.Channel)
-	}
-	c.byChan[ev.Channel] = ev
-	c.mu.Unlock()
-}
+func (c *lastCache) put(ev *hub.Event) { c.record(ev, true) }
 
 // putStored records a stored value unless a live one came in meanwhile.
-func (c *lastCache) putStored(ev *hub.Event) {
+func (c *lastCache) putStored(ev *hub.Event) { c.record(ev, false) }
+
+// record stores ev for its channel if the channel has none yet, or
+// replaces the one there when replace is set.
+func (c *lastCache) record(ev *hub.Event, replace bool) {
 	c.mu.Lock()
-	if _, ok := c.byChan[ev.Channel]; !ok {
+	defer c.mu.Unlock()
+	_, seen := c.byChan[ev.Channel]
+	if !seen {
 		c.order = append(c.order, ev.Channel)
+	}
+	if !seen || replace {
 		c.byChan[ev.Channel] = ev
 	}
-	c.mu.Unlock()
 }
 
 func (c *lastCache) snapshot() (evs []*hub.Event, loaded bool) {

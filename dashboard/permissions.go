@@ -45,6 +45,9 @@ func validateRules(kind string, rules []RoomRule) error {
 // pattern is refused when it could match any channel the user may not
 // read: a subscription is filtered by nobody after it is made.
 func (s *Server) mayRead(id auth.Identity, channel string) *protocol.Error {
+	if perr := mayReadUser(id, channel); perr != nil { // user.<name>: that user only
+		return perr
+	}
 	if r, ok := firstRefusal(s.cfg.ReadRules, id, channel); !ok {
 		if protocol.IsWildcard(channel) {
 			return protocol.NewError(protocol.CodeForbidden,

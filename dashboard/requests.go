@@ -49,8 +49,9 @@ func (ss *Session) serve(req *protocol.Request) (ok []byte, perr *protocol.Error
 		if !ss.subscribe.Allow() {
 			return nil, protocol.NewError(protocol.CodeRateLimited, "too many subscribe requests; slow down")
 		}
+		read := ss.readFields(ctx, req.Channel) // chat rooms: read position and unread count
 		return nil, ss.subscribeChannel(ctx, req.Channel, req.Since, func(o resumeOutcome) []byte {
-			return o.appendTo(okFrame(req.ID))
+			return withFields(o.appendTo(okFrame(req.ID)), read...)
 		})
 	case protocol.OpUnsubscribe:
 		ss.s.hub.Unsubscribe(ss.client, req.Channel)
@@ -83,7 +84,7 @@ func (ss *Session) serve(req *protocol.Request) (ok []byte, perr *protocol.Error
 		raw, _ := json.Marshal(users)
 		return protocol.AppendOKField(nil, req.ID, "users", raw), nil
 	}
-	return nil, protocol.NewError(protocol.CodeBadRequest, "unknown op")
+	return ss.serveChatOp(ctx, req) // read, rooms, edit, delete, mute, alerts (chatops.go)
 }
 
 // requestContext bounds one request's NATS work and ends with the server.
@@ -98,6 +99,9 @@ func (ss *Session) publish(ctx context.Context, req *protocol.Request) ([]byte, 
 	if perr := ss.s.mayWrite(ss.id, req.Channel); perr != nil {
 		return nil, perr
 	}
+	if perr := ss.mayChat(ctx, req.Channel); perr != nil { // muted
+		return nil, perr
+	}
 	if !ss.chat.Allow() {
 		return nil, ss.s.chatRateError()
 	}
@@ -105,6 +109,7 @@ func (ss *Session) publish(ctx context.Context, req *protocol.Request) ([]byte, 
 	if perr != nil {
 		return nil, perr
 	}
+	ss.s.chat.afterPublish(req.Channel, seq, ss.id.User, req.Data) // mentions
 	return protocol.AppendOKSeq(nil, req.ID, seq), nil
 }
 
@@ -137,7 +142,7 @@ func (ss *Session) subscribeChannel(ctx context.Context, channel string, since *
 			}
 		} else {
 			start.Backfill = func(ctx context.Context, out *hub.Replay) error {
-				_, err := s.bus.Replay(ctx, channel, *since, func(m natsbus.Msg) error {
+				_, err := s.chat.replay(ctx, channel, *since, func(m natsbus.Msg) error { // with erased messages' stand-ins (chaterase.go)
 					ev, err := s.upstreamEncode(m)
 					if err != nil {
 						return nil // invalid stored messages are skipped, as live ones are
@@ -251,7 +256,7 @@ func (s *Server) publishChat(ctx context.Context, user, channel string, clientDa
 		return 0, perr
 	}
 	start := time.Now()
-	seq, _, err := s.bus.PublishDurable(ctx, channel, data, dedupeID(user, channel, msgID))
+	seq, err := s.chat.publishChat(ctx, channel, data, dedupeID(user, channel, msgID)) // stamped
 	if err != nil {
 		s.metrics.pubFailures.Add(1)
 		if !errors.Is(err, natsbus.ErrUnavailable) && !errors.Is(err, ctx.Err()) {
@@ -272,6 +277,7 @@ func (s *Server) historyJSON(ctx context.Context, channel string, before uint64,
 	if err != nil {
 		return nil, err
 	}
+	msgs = s.chat.withStandIns(ctx, channel, msgs, before, limit) // erased messages' places (chaterase.go)
 	// Keep the newest messages that fit in half the client's queue: a
 	// bigger reply would close the client as a slow consumer, every time.
 	// The client pages further back with before = the first seq it got.
@@ -287,6 +293,12 @@ func (s *Server) historyJSON(ctx context.Context, channel string, before uint64,
 		}
 		frames = append(frames, ev.Frame)
 	}
+	return newestFirstArray(frames), nil
+}
+
+// newestFirstArray is the JSON array of frames, collected newest first,
+// in oldest-first order (the order history replies use).
+func newestFirstArray(frames [][]byte) []byte {
 	slices.Reverse(frames)
 	out := []byte{'['}
 	for i, f := range frames {
@@ -295,7 +307,7 @@ func (s *Server) historyJSON(ctx context.Context, channel string, before uint64,
 		}
 		out = append(out, f...)
 	}
-	return append(out, ']'), nil
+	return append(out, ']')
 }
 
 // upstreamEncode validates and encodes a stored message like a live one.

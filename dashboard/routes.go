@@ -36,12 +36,12 @@ func (s *Server) routes() *fiber.App {
 		BodyLimit:             64 << 10,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		IdleTimeout:           s.cfg.HTTPGuard.withDefaults().IdleTimeout,
 		ErrorHandler:          s.errorHandler,
 	})
 	// Every request gets an id (X-Request-ID, echoed back, or generated)
 	// that the gateway's log lines about it carry.
-	app.Use(requestid.New(), s.recoverer, securityHeaders)
+	app.Use(requestid.New(), s.recoverer, securityHeaders, s.guestSession)
 
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok\n") })
 	app.Get("/readyz", s.readyz)

@@ -50,6 +50,7 @@ type Server struct {
 	chatRate userRates
 	presence *presenceLoop
 	presSub  natsbus.Subscription
+	chat     *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
 
 	shutdownOnce sync.Once
 	closing      atomic.Bool
@@ -87,6 +88,8 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 		log: &lograte.Limiter{Logger: s.log, Every: 5 * time.Second},
 	}
 	s.up = up
+	s.chat = newChatOps(s)
+	up.chat = s.chat
 	s.hub = hub.New(up, hub.Config{
 		QueueBytes: cfg.QueueBytes,
 		OnPresence: s.presence.changed,
@@ -101,6 +104,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
 	s.tracked.Go(s.pingLoop)
+	s.tracked.Go(s.chat.run)
 	return s, nil
 }
 
@@ -141,7 +145,7 @@ func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.app.Listener(ln)
+	err := s.app.Listener(s.guard(ln))
 	if s.closing.Load() {
 		return nil
 	}

@@ -69,6 +69,7 @@ func (ss *Session) start(t Transport) {
 	welcome, _ := json.Marshal(protocol.Welcome{
 		User: ss.id.User, Session: client.ID, Node: s.cfg.Node,
 		Protocol: protocol.Version, HeartbeatMS: s.cfg.Heartbeat.Milliseconds(),
+		Moderator: s.isModerator(ss.id), // chat moderation (chatmod.go)
 	})
 	_ = client.Send(protocol.AppendEvent(nil, "", protocol.EventWelcome, 0, time.Time{}, welcome))
 	if !s.bus.Ready() {

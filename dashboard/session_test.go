@@ -303,7 +303,10 @@ func TestSessionSubscribeOrder(t *testing.T) {
 	ss.handleFrame([]byte(`{"op":"subscribe","id":7,"channel":"chat.lobby","since":1}`))
 	bus.store(chatMsg(t, 5, "live"))
 
-	got := tr.waitFrames(t, 5)
+	// Six frames: the welcome, the reply and four events. The writer runs
+	// on its own goroutine, so it may have written the first five before
+	// "live" was queued: waiting for fewer than all six reads a prefix.
+	got := tr.waitFrames(t, 6)
 	if !strings.Contains(got[0], `"event":"welcome"`) {
 		t.Fatalf("first frame %s, want the welcome", got[0])
 	}

@@ -31,6 +31,10 @@ func (s *Server) checkUpgrade(c *fiber.Ctx) error {
 	if !websocket.IsWebSocketUpgrade(c) {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "WebSocket upgrade required")
 	}
+	if err := checkHandshakeHeaders(c); err != nil {
+		s.metrics.refused.Add(1)
+		return err
+	}
 	if err := s.gate(c); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ type upstream struct {
 	metrics *metrics
 	log     *lograte.Limiter // invalid producer messages: one line per interval
 	last    lastCaches       // last values of the open last-value topics
+	chat    *chatOps         // chat stamps and edits (chatops.go)
 }
 
 var _ hub.Upstream = (*upstream)(nil)
@@ -29,28 +30,37 @@ var _ hub.Upstream = (*upstream)(nil)
 // loads the topic's last values from JetStream once (after the live
 // subscription is in place, so nothing falls between the two).
 func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), error) {
+	deliver, roomLoaded, roomClosed := u.chat.indexRoom(pattern, deliver) // chat rooms: unread from memory (chatindex.go)
 	var cache *lastCache
 	if carriesLastValues(pattern) {
 		cache = u.last.open(pattern)
 	}
 	sub, err := u.bus.SubscribeLive(pattern, func(m natsbus.Msg) {
+		received := time.Now()
 		ev, err := u.encode(m)
 		if err != nil {
 			u.reject(m.Subject, err)
 			return
 		}
 		u.metrics.eventIn(protocol.Kind(ev.Channel))
+		ev.Received = received.UnixNano()
 		if cache != nil {
-			cache.put(ev)
+			// The cache hands this value to later subscribers; without a
+			// receive time, their wait does not count as fan-out delay.
+			last := *ev
+			last.Received = 0
+			cache.put(&last)
 		}
 		deliver(ev)
 	})
 	if err != nil {
+		roomClosed()
 		if cache != nil {
 			u.last.close(pattern, cache)
 		}
 		return nil, err
 	}
+	roomLoaded()
 	if cache != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), lastValueLoad)
 		if err := u.load(ctx, pattern, cache); err != nil {
@@ -61,6 +71,7 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 	}
 	return func() {
 		_ = sub.Unsubscribe()
+		roomClosed()
 		if cache != nil {
 			u.last.close(pattern, cache)
 		}
@@ -76,6 +87,9 @@ func (u *upstream) encode(m natsbus.Msg) (*hub.Event, error) {
 	kind := protocol.Kind(m.Subject)
 	if protocol.ValidateChannel(m.Subject, false) != nil {
 		return nil, fmt.Errorf("%w: subject is not a valid channel", protocol.ErrPayload)
+	}
+	if kind == protocol.KindChat {
+		return u.encodeChat(m) // bot marking, edits, deletes (chatops.go)
 	}
 	t, err := protocol.ValidatePayload(m.Subject, m.Data)
 	if err != nil {

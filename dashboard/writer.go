@@ -149,9 +149,13 @@ func (w *writer) write(batch []*hub.Event) error {
 	if r := w.client.Reason(); r != nil && r.Code == protocol.CloseSlowConsumer {
 		return errSlowConsumer
 	}
+	w.metrics.observeBatch(len(batch))
 	frames, n, err := w.t.WriteBatch(batch)
 	w.metrics.framesOut.Add(int64(frames))
 	w.metrics.bytesOut.Add(int64(n))
+	if err == nil {
+		w.metrics.frameWritten(batch, time.Now())
+	}
 	return err
 }
 

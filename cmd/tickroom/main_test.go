@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -24,6 +25,9 @@ import (
 //     it outlives a clean shutdown by up to 10s and then exits.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
+		// VerifyTestMain exits the process: remove the deployment tests'
+		// tickroom binary first.
+		goleak.Cleanup(func(code int) { removeBuiltBinary(); os.Exit(code) }),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 	)

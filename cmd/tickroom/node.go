@@ -49,6 +49,8 @@ type Node struct {
 	failed    chan struct{} // closed when a part failed; failErr says why
 	failErr   error
 
+	jwt *auth.JWTVerifier // nil without a provider; Close ends its JWKS refresher
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -117,10 +119,12 @@ func (n *Node) start(ctx context.Context) (err error) {
 		URLs: cfg.NATSURLs, Name: "tickroom-" + cfg.Node, Replicas: cfg.Replicas,
 		Logger: logger.With("part", "natsbus"),
 	}
+	deployBusConfig(&busCfg, cfg)
 	if len(cfg.NATSURLs) == 0 {
 		listen := cfg.NATSListen
 		n.nats, err = natsbus.StartServer(natsbus.ServerConfig{
 			DataDir: cfg.DataDir, Listen: listen, // the server adds "jetstream/"
+			Token: cfg.NATSAccess.Token, UsersFile: cfg.NATSAccess.UsersFile,
 			Logger: quieter(logger.With("part", "nats-server"), slog.LevelWarn),
 		})
 		if err != nil {
@@ -168,8 +172,11 @@ func (n *Node) start(ctx context.Context) (err error) {
 		ExpiryGrace:         expiryGrace(cfg),
 		ReadRules:           readRules,
 		WriteRules:          writeRules,
+		Moderators:          cfg.Moderators,
+		ModeratorRole:       cfg.ModeratorRole,
 		TrustedProxies:      cfg.TrustedProxies,
 		ProxyHeader:         cfg.ProxyHeader,
+		HTTPGuard:           httpGuard(cfg.HTTP),
 		Logger:              logger.With("part", "gateway"),
 	}, n.bus, ids)
 	if err != nil {
@@ -227,12 +234,13 @@ func (n *Node) identities(ctx context.Context) (dashboard.Identities, error) {
 	if cfg.JWT.Enabled() {
 		v, err := auth.NewJWTVerifier(auth.JWTConfig{
 			HS256Secret: cfg.JWT.HS256Secret, PublicKeyFile: cfg.JWT.PublicKeyFile,
-			JWKSFile: cfg.JWT.JWKSFile, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Skew: jwtSkew(cfg.JWT.Skew),
+			JWKSFile: cfg.JWT.JWKSFile, JWKSURL: cfg.JWT.JWKSURL, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, Skew: jwtSkew(cfg.JWT.Skew),
 		})
 		if err != nil {
 			return ids, fmt.Errorf("JWT: %w", err)
 		}
 		ids.Provider = v
+		n.jwt = v
 	}
 	return ids, nil
 }
@@ -330,6 +338,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		if n.nats != nil {
 			n.nats.Shutdown()
+		}
+		if n.jwt != nil {
+			n.jwt.Close()
 		}
 		n.shutdownErr = errors.Join(errs...)
 	})

@@ -333,16 +333,7 @@ func TestReliabilityReconnectExactlyOnce(t *testing.T) {
 // ack); when NATS is back, the same subscriptions carry chat and ticks again
 // without a resubscribe.
 func TestReliabilityNATSOutage(t *testing.T) {
-	dir := t.TempDir()
-	listen := freeLoopbackAddr(t)
-	startNATS := func() *natsbus.Server {
-		t.Helper()
-		s, err := natsbus.StartServer(natsbus.ServerConfig{DataDir: dir, Listen: listen})
-		if err != nil {
-			t.Fatalf("nats-server on %s: %v", listen, err)
-		}
-		return s
-	}
+	startNATS := restartableNATS(t)
 	ns := startNATS()
 	// Cleanups run last-in first-out: the node (registered later) stops
 	// before whichever NATS server is running then.
@@ -470,4 +461,20 @@ func freeLoopbackAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// restartableNATS returns a function that starts a NATS server, each time
+// on the same loopback port and store directory, so a test can stop it and
+// bring "the same" server back.
+func restartableNATS(t *testing.T) func() *natsbus.Server {
+	dir := t.TempDir()
+	listen := freeLoopbackAddr(t)
+	return func() *natsbus.Server {
+		t.Helper()
+		s, err := natsbus.StartServer(natsbus.ServerConfig{DataDir: dir, Listen: listen})
+		if err != nil {
+			t.Fatalf("nats-server on %s: %v", listen, err)
+		}
+		return s
+	}
 }

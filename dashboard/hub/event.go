@@ -14,6 +14,9 @@ type Event struct {
 	Droppable bool
 	// Frame is the encoded JSON object, without a trailing newline.
 	Frame []byte
+	// Received is when the gateway took the event from NATS (unix
+	// nanoseconds), for the fan-out delay metric; 0 for events it made.
+	Received int64
 }
 
 // size is what an event costs a queue: the frame and its separator.

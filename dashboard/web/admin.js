@@ -57,6 +57,11 @@ function render(st, dt) {
     c.queued_bytes > 256 * 1024 ? 'bad' : '')));
 
   $('invalid').replaceChildren(...st.invalid.map((i) => row([i.subject, i.count])));
+
+  const mod = st.moderation || {actions: [], mutes: []};
+  $('moderation').replaceChildren(...(mod.actions || []).map((a) => row(
+    [a.time, a.room, a.action, a.by, a.user || '', a.seq || '', a.seconds ? a.seconds + ' s' : ''])));
+  $('mutes').replaceChildren(...(mod.mutes || []).map((m) => row([m.room, m.user, m.until, m.by])));
 }
 
 async function poll() {

@@ -18,11 +18,15 @@ const PAGE = 50;
 const MENTION = /\$([A-Z][A-Z0-9_-]{0,11})\b/g;
 const MAX_ALERTS = 200;
 const MAX_NOTES = 20;
+const EDIT_WINDOW = 15 * 60 * 1000;
+const AT = /(^|[^\p{L}\p{N}_])@([\p{L}\p{N}_.-]{1,64})/gu;
+const ROOMS_EVERY = 15000;
 export const GAP_TEXT = 'earlier messages are no longer available';
 
 export class Chat {
   /** @param o {socket, list, form, input, room (select), presence (ul), presenceCount,
-   *            title?, price(sym) → number|undefined, onSymbol(sym), limit? (500)} */
+   *            title?, price(sym) → number|undefined, decimals(sym) → int|undefined, onSymbol(sym),
+   *            onRef(ref)?, doc? (document: its title shows the unread total), limit? (500)} */
   constructor(o) {
     Object.assign(this, o);
     this.limit = o.limit || LIMIT;
@@ -42,9 +46,17 @@ export class Chat {
     this.nodes = new Map();
     this.chips = new Map();    // sym → Set<span> (live price chips)
     this.queued = false;
+    this.refs = new Map();     // sym → Set<{span, price}> (ref cards' change since)
+    this.editing = null;       // seq of the own message the composer edits
+    this.unread = new Map();   // room → {unread, mentions} from `rooms`
+    this.readSent = new Map(); // room → highest seq we told the server we read
+    this.alertSyms = new Set(); // symbols whose alert history the lobby loaded
+    this.doc = o.doc || globalThis.document;
+    this.baseTitle = this.doc?.title || 'tickroom';
 
     this.input.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); this.send(); }
+      else if (e.key === 'Escape' && this.editing !== null) { e.preventDefault(); this.cancelEdit(); }
     });
     this.form.addEventListener('submit', (e) => { e.preventDefault(); this.send(); });
     this.list.addEventListener('scroll', () => { if (this.list.scrollTop < 40) this.loadOlder(); }, {passive: true});
@@ -52,30 +64,96 @@ export class Chat {
       const chip = e.target.closest('[data-sym]');
       if (chip) { this.onSymbol?.(chip.dataset.sym); return; }
       const retry = e.target.closest('button.retry');
-      if (retry) this.retry(retry.closest('li')?.dataset.msgid);
+      if (retry) { this.retry(retry.closest('li')?.dataset.msgid); return; }
+      const card = e.target.closest('[data-ref-sym]');
+      if (card) { this.onRef?.({symbol: card.dataset.refSym, time: card.dataset.refTime, price: Number(card.dataset.refPrice) || undefined, interval: card.dataset.refInterval || undefined}); return; }
+      const act = e.target.closest('button.act');
+      const seq = Number(act?.closest('li')?.dataset.seq);
+      if (act && Number.isFinite(seq)) this.act(act.dataset.act, seq);
     });
     this.room.addEventListener('change', () => this.open(this.room.value));
 
     const s = this.socket;
     s.on('chat', (d, m) => { if (m.channel === this.channel) this.onMessage(m); });
+    for (const ev of ['edit', 'delete', 'mute']) s.on(ev, (d, m) => { if (m.channel === this.channel && this.store(m)) this.update(); });
     s.on('join', (d, m) => { if (m.channel === this.channel && d?.user) { this.users.add(d.user); this.renderPresence(); } });
     s.on('leave', (d, m) => { if (m.channel === this.channel && d?.user) { this.users.delete(d.user); this.renderPresence(); } });
     s.on('alert', (d, m) => this.onAlert(m));
     s.on('gap', (g) => { if (g.channel === this.channel) this.onGap(g); });
-    s.on('welcome', () => { if (this.channel) this.refreshPresence(); });
+    s.on('welcome', () => { if (this.channel) this.refreshPresence(); this.refreshRooms(); });
     this.presenceTimer = setInterval(() => { if (this.channel && s.status === 'connected') this.refreshPresence(); }, 30000);
+    this.roomsTimer = setInterval(() => { if (s.status === 'connected') this.refreshRooms(); }, ROOMS_EVERY);
+    this.doc?.addEventListener?.('visibilitychange', () => this.markRead());
   }
 
-  /** Stop the panel's timer (the page never needs to; tests do). */
-  close() { clearInterval(this.presenceTimer); }
+  /** Stop the panel's timers (the page never needs to; tests do). */
+  close() { clearInterval(this.presenceTimer); clearInterval(this.roomsTimer); }
 
   /** Add a room option for a symbol (kept sorted after the lobby). */
   addRoom(sym) {
     const v = 'chat.' + sym;
+    if (this.channel === 'chat.lobby') this.loadSymbolAlerts(sym);
     if ([...this.room.options].some((o) => o.value === v)) return;
     const opt = el('option', '', '$' + sym, {value: v});
     const after = [...this.room.options].find((o) => o.value !== 'chat.lobby' && o.value > v);
     this.room.insertBefore(opt, after || null);
+    this.renderUnread();
+  }
+
+  /** The lobby shows recent alerts of every symbol, also after a reload:
+   *  the last few of each symbol the board knows, once. */
+  async loadSymbolAlerts(sym) {
+    if (this.alertSyms.has(sym)) return;
+    this.alertSyms.add(sym);
+    try {
+      const h = await this.socket.history('alert.' + sym, {limit: 5});
+      let any = false;
+      for (const m of h.messages || []) any = this.rememberAlert(m) || any;
+      if (any) this.update();
+    } catch (e) { this.alertSyms.delete(sym); }
+  }
+
+  // ---- unread ----
+  /** Ask the server for every room's unread count (and mentions). */
+  async refreshRooms() {
+    try {
+      const r = await this.socket.rooms();
+      const seen = new Map();
+      for (const x of r.rooms || []) {
+        seen.set(x.channel, {unread: x.unread || 0, mentions: x.mentions || 0});
+        if (x.channel !== 'chat.lobby' && /^chat\.[A-Za-z0-9_-]+$/.test(x.channel)) this.addRoom(x.channel.slice(5));
+      }
+      this.unread = seen;
+      this.renderUnread();
+    } catch (e) { /* keep the last counts */ }
+  }
+
+  /** Room list labels "$AAPL (3)" and the page title "(5) tickroom". */
+  renderUnread() {
+    let total = 0;
+    for (const o of this.room.options || []) {
+      const u = this.unread.get(o.value);
+      const n = u && o.value !== this.channel ? u.unread : 0;
+      total += n;
+      const label = roomName(o.value) + (n ? ' (' + n + ')' : '') + (u && u.mentions && o.value !== this.channel ? ' @' : '');
+      if (o.textContent !== label) o.textContent = label;
+      o.dataset.unread = String(n);
+    }
+    if (this.doc) this.doc.title = total ? '(' + total + ') ' + this.baseTitle : this.baseTitle;
+  }
+
+  /** Tell the server what the reader has seen: the newest message, when
+   *  the page is visible and the list at the bottom. */
+  markRead() {
+    const ch = this.channel, newest = this.log.newest;
+    if (!ch || newest === null || this.doc?.hidden) return;
+    if (!this.atBottom()) return;
+    if ((this.readSent.get(ch) || 0) >= newest) return;
+    this.readSent.set(ch, newest);
+    this.socket.read(ch, newest).then((r) => {
+      this.unread.set(ch, {unread: r.unread || 0, mentions: 0});
+      this.renderUnread();
+    }, () => this.readSent.delete(ch));
   }
 
   async open(channel) {
@@ -108,6 +186,9 @@ export class Chat {
     }
     this.update({end: true});
     this.loadAlertHistory(channel, gen);
+    this.unread.set(channel, {unread: 0, mentions: 0});
+    this.renderUnread();
+    if (channel === 'chat.lobby') for (const o of this.room.options || []) if (o.value !== 'chat.lobby') this.loadSymbolAlerts(o.value.slice(5));
     s.subscribe(channel, {since: last}).then(() => {
       // Presence counts live subscriptions: ask once ours is in place.
       if (gen === this.gen) this.refreshPresence();
@@ -151,7 +232,17 @@ export class Chat {
   /** A stored chat message (event or history entry) into the log. */
   store(m) {
     const d = m.data || {};
-    return this.log.add({seq: m.seq, user: d.user, text: d.text, ts: parseTime(m.time ?? d.time), msgid: d.msgid});
+    if (m.event === 'edit') { this.log.edit(d.ref_seq, d.text); return true; }
+    if (m.event === 'delete') { this.log.remove(d.ref_seq); return true; }
+    if (m.event === 'mute') {
+      if (this.muteSeen === undefined) this.muteSeen = new Set();
+      if (this.muteSeen.has(m.seq)) return false;
+      this.muteSeen.add(m.seq);
+      this.note(d.unmuted ? d.user + ' was unmuted by ' + d.by : d.user + ' was muted by ' + d.by + ' until ' + fmtTime(parseTime(d.until)));
+      return true;
+    }
+    return this.log.add({seq: m.seq, user: d.user, text: d.text, ts: parseTime(m.time ?? d.time), msgid: d.msgid,
+      bot: d.bot === true, edited: d.edited === true, deleted: d.deleted === true, ref: d.ref && typeof d.ref === 'object' ? d.ref : null});
   }
 
   onMessage(m) {
@@ -178,6 +269,7 @@ export class Chat {
   send() {
     const text = this.input.value.trim();  // no stray blank lines at either end
     if (!text || !this.channel) return;
+    if (this.editing !== null) { this.saveEdit(text); return; }
     const s = this.socket, msgid = s.nextMsgid();
     this.log.send(msgid, s.user || 'you', text);
     this.input.value = '';
@@ -197,6 +289,41 @@ export class Chat {
       log.failed(msgid, why, err.code !== 'too_large' && err.code !== 'forbidden');
       this.update();
     });
+  }
+
+  /** Share a moment of the data: a message carrying ref. */
+  share(ref, text) {
+    if (!this.channel) return Promise.reject(new Error('no room'));
+    const body = text || ('$' + ref.symbol + ' at ' + fmtTime(parseTime(ref.time)) + (ref.price ? ' — ' + fmtPrice(ref.price) : ''));
+    return this.socket.publish(this.channel, {text: body, ref}).catch((err) => { this.note('Could not share: ' + (err.message || err.code)); });
+  }
+
+  // ---- edit and delete ----
+  act(what, seq) {
+    const m = this.log.msgs.get(seq);
+    if (!m) return;
+    if (what === 'edit') {
+      this.editing = seq;
+      this.input.value = m.text;
+      this.input.placeholder = 'Edit your message — Enter to save, Escape to cancel';
+      this.input.focus?.();
+    } else if (what === 'delete') {
+      this.socket.remove(this.channel, seq).catch((err) => this.note('Could not delete: ' + (err.message || err.code)));
+    } else if (what === 'mute') {
+      this.socket.mute(this.channel, m.user, 600).catch((err) => this.note('Could not mute: ' + (err.message || err.code)));
+    }
+  }
+
+  saveEdit(text) {
+    const seq = this.editing, ch = this.channel;
+    this.cancelEdit();
+    this.socket.edit(ch, seq, {text}).catch((err) => this.note('Could not edit: ' + (err.message || err.code)));
+  }
+
+  cancelEdit() {
+    this.editing = null;
+    this.input.value = '';
+    this.input.placeholder = 'Message ' + roomName(this.channel || 'chat.lobby') + ' — Enter to send, Shift+Enter for a new line';
   }
 
   retry(msgid) {
@@ -326,6 +453,7 @@ export class Chat {
     if (this.forceEnd || this.stick) this.scrollToEnd();
     else if (this.anchor && this.anchor.isConnected) list.scrollTop += this.anchor.getBoundingClientRect().top - this.anchorTop;
     this.forceEnd = false; this.anchor = null;
+    this.markRead();
   }
 
   firstVisible() {
@@ -344,38 +472,92 @@ export class Chat {
     if (pending) li.classList.add(e.state === 'failed' ? 'failed' : 'pending');
     const meta = el('div', 'meta');
     meta.append(el('span', 'user', e.user || '?'));
+    if (e.bot) { li.classList.add('bot'); meta.append(' ', el('span', 'badge bot-badge', 'bot', {title: 'Posted by a program on NATS, not through a gateway: the name is not verified'})); }
     const t = el('time', '', fmtTime(e.ts));
     if (Number.isFinite(e.ts)) t.dateTime = new Date(e.ts).toISOString();
     const state = el('span', 'state', pending ? (e.state === 'failed' ? 'not sent (' + e.why + ') ' : 'sending…') : '');
     if (pending && e.state === 'failed' && e.retryable) state.append(el('button', 'retry', 'Retry', {type: 'button'}));
     meta.append(' ', t, state);
-    li.append(meta, this.textWithChips(e.text, chips));
+    if (e.edited && !e.deleted) meta.append(' ', el('span', 'edited', '(edited)'));
+    if (e.deleted) {
+      li.classList.add('deleted');
+      li.append(meta, el('div', 'text removed', 'message removed'));
+      return li;
+    }
+    const stored = !pending && typeof e.seq === 'number' && !e.provisional;
+    const mine = stored && !e.bot && e.user && e.user === this.socket.user;
+    const mod = stored && this.socket.welcome?.moderator === true;
+    if (mine && Date.now() - e.ts < EDIT_WINDOW) meta.append(' ', el('button', 'act', 'Edit', {type: 'button', 'data-act': 'edit', title: 'Edit (within 15 minutes)'}));
+    if (mine || mod) meta.append(' ', el('button', 'act', 'Delete', {type: 'button', 'data-act': 'delete'}));
+    if (mod && !mine && e.user) meta.append(' ', el('button', 'act', 'Mute 10 min', {type: 'button', 'data-act': 'mute', title: 'Mute ' + e.user + ' in this room for 10 minutes'}));
+    li.append(meta);
+    if (e.ref) li.append(this.refCard(e.ref));
+    li.append(this.textWithChips(e.text, chips));
+    if (this.socket.user && [...(e.text || '').matchAll(AT)].some((m) => m[2].replace(/\.+$/, '') === this.socket.user)) li.classList.add('mentions-me');
     return li;
+  }
+
+  /** A message's ref as a card: symbol, time, the price then, the change
+   *  since (live). Clicking it opens the chart at that moment. */
+  refCard(ref) {
+    const sym = String(ref.symbol || '');
+    const ts = parseTime(ref.time);
+    const attrs = {type: 'button', 'data-ref-sym': sym, 'data-ref-time': String(ref.time ?? ''), title: 'Open the chart of ' + sym + ' at this moment'};
+    if (Number.isFinite(ref.price)) attrs['data-ref-price'] = String(ref.price);
+    if (ref.interval) attrs['data-ref-interval'] = String(ref.interval);
+    const card = el('button', 'ref-card', null, attrs);
+    card.append(el('span', 'ref-sym', sym), ' ', el('time', 'ref-time', Number.isFinite(ts) ? fmtTime(ts) : String(ref.time ?? '')));
+    if (Number.isFinite(ref.price)) {
+      card.append(' ', el('span', 'ref-price', fmtPrice(ref.price, this.decimals?.(sym))));
+      const since = el('span', 'ref-change', changeText(ref.price, this.price?.(sym)));
+      card.append(' ', since);
+      if (!this.refs.has(sym)) this.refs.set(sym, new Set());
+      this.refs.get(sym).add({span: since, price: ref.price});
+    }
+    return card;
   }
 
   textWithChips(text, chips) {
     const div = el('div', 'text');
     let at = 0;
     for (const m of text.matchAll(MENTION)) {
-      if (m.index > at) div.append(text.slice(at, m.index));
+      if (m.index > at) this.appendMentions(div, text.slice(at, m.index));
       const sym = m[1];
       const chip = el('button', 'chip', '$' + sym, {type: 'button', 'data-sym': sym, title: 'Show ' + sym});
-      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym)));
+      const price = el('span', 'chip-price', fmtPrice(this.price?.(sym), this.decimals?.(sym)));
       chip.append(' ', price);
       chips.push([sym, price]);
       div.append(chip);
       at = m.index + m[0].length;
     }
-    if (at < text.length) div.append(text.slice(at));
+    if (at < text.length) this.appendMentions(div, text.slice(at));
     return div;
+  }
+
+  /** Plain text with each @name as a span; the reader's own name stands out. */
+  appendMentions(div, text) {
+    let at = 0;
+    for (const m of text.matchAll(AT)) {
+      const start = m.index + m[1].length, name = m[2].replace(/\.+$/, '');
+      if (start > at) div.append(text.slice(at, start));
+      const me = this.socket.user && name === this.socket.user;
+      div.append(el('span', me ? 'mention me' : 'mention', '@' + name));
+      at = start + 1 + name.length;
+    }
+    if (at < text.length) div.append(text.slice(at));
   }
 
   /** Called once per frame with the symbols whose price changed. */
   updateChips(syms) {
     for (const sym of syms) {
+      for (const r of this.refs.get(sym) || []) {
+        if (!r.span.isConnected) { this.refs.get(sym).delete(r); continue; }
+        const text = changeText(r.price, this.price?.(sym));
+        if (r.span.textContent !== text) r.span.textContent = text;
+      }
       const set = this.chips.get(sym);
       if (!set) continue;
-      const text = fmtPrice(this.price?.(sym));
+      const text = fmtPrice(this.price?.(sym), this.decimals?.(sym));
       for (const span of set) if (span.textContent !== text) span.textContent = text;
     }
   }
@@ -422,6 +604,13 @@ export class Chat {
 
   atBottom() { const l = this.list; return l.scrollHeight - l.scrollTop - l.clientHeight < 60; }
   scrollToEnd() { this.list.scrollTop = this.list.scrollHeight; }
+}
+
+/** "+1.23% since" from the price then to the price now. */
+export function changeText(then, now) {
+  if (!Number.isFinite(then) || !Number.isFinite(now) || then <= 0) return '';
+  const pct = (now / then - 1) * 100;
+  return (pct >= 0 ? '+' : '') + pct.toFixed(2) + '% since';
 }
 
 export function roomName(channel) {

@@ -190,3 +190,73 @@ test('chat: recovered:false marks the gap and reloads history; a new epoch clear
   assert.deepEqual(texts(list), ['[' + GAP_TEXT + ']', 'new one', 'new two', 'new three']);
   chat.close(); s.close();
 });
+
+test('ChatLog: edits and deletes apply to held messages, and to messages that arrive later', () => {
+  const log = new ChatLog();
+  log.add(msg(1, 'helo'));
+  log.edit(1, 'hello');
+  log.remove(3);            // the delete event came before the message (a history page)
+  log.add(msg(3, 'secret'));
+  log.add(msg(2, 'x', {bot: true}));
+  const [m1, m2, m3] = log.entries();
+  assert.deepEqual([m1.text, m1.edited], ['hello', true]);
+  assert.ok(m2.bot);
+  assert.deepEqual([m3.text, m3.deleted], ['', true]);
+  log.edit(3, 'back');      // a deleted message stays deleted
+  assert.equal(log.entries()[2].text, '');
+});
+
+test('chat: bot badge, (edited), removed messages, @me highlighted, ref cards, edit/delete events live', async () => {
+  FakeWS.all = [];
+  const s = connect('ws://x/ws', opts);
+  const prices = {AAPL: 231};
+  const list = new FakeElement('ul');
+  list.connected = true;
+  const refs = [];
+  const chat = new Chat({
+    socket: s, list, limit: 50, price: (sym) => prices[sym], onRef: (r) => refs.push(r),
+    form: new FakeElement('form'), input: Object.assign(new FakeElement('textarea'), {value: ''}),
+    room: Object.assign(new FakeElement('select'), {value: ''}), presence: new FakeElement('ul'), presenceCount: new FakeElement('span'),
+  });
+  chat.open('chat.lobby');
+  await until(() => FakeWS.all[0]?.ops('history').length === 1);
+  const ws = FakeWS.all[0];
+  ws.recv({event: 'welcome', data: {user: 'ana'}});
+  const ref = {symbol: 'AAPL', time: '2026-12-01T10:00:00Z', price: 220, interval: '5m'};
+  await answer(ws, 'history', {messages: [
+    {channel: 'chat.lobby', event: 'chat', seq: 1, time: 1e12, data: {user: 'ana', text: 'I am ana', bot: true}},
+    {channel: 'chat.lobby', event: 'chat', seq: 2, time: 1e12, data: {user: 'bob', text: 'hi all', edited: true}},
+    {channel: 'chat.lobby', event: 'chat', seq: 3, time: 1e12, data: {user: 'bob', deleted: true}},
+    {channel: 'chat.lobby', event: 'chat', seq: 4, time: 1e12, data: {user: 'bob', text: 'anyone? @ana.', ref}},
+    {channel: 'chat.lobby', event: 'edit', seq: 5, time: 1e12, data: {ref_seq: 2, text: 'hi all', user: 'bob'}},
+    {channel: 'chat.lobby', event: 'delete', seq: 6, time: 1e12, data: {ref_seq: 3, user: 'bob'}},
+  ]});
+  await answer(ws, 'subscribe', {read: 0, unread: 6});
+  const lis = list.children.filter((li) => li.classes.has('msg'));
+  assert.equal(lis.length, 4, 'edit and delete events are not messages');
+  assert.ok(lis[0].classes.has('bot') && lis[0].querySelectorAll('.bot-badge').length === 1);
+  assert.equal(lis[1].querySelectorAll('.edited')[0].textContent, '(edited)');
+  assert.ok(lis[2].classes.has('deleted'));
+  assert.equal(lis[2].querySelectorAll('.text')[0].textContent, 'message removed');
+  assert.ok(lis[3].classes.has('mentions-me'));
+  assert.equal(lis[3].querySelectorAll('.mention')[0].classes.has('me'), true);
+  assert.equal(lis[3].querySelectorAll('.mention')[0].textContent, '@ana');
+  const card = lis[3].querySelectorAll('.ref-card')[0];
+  assert.equal(card.dataset.refSym, 'AAPL');
+  assert.equal(card.querySelectorAll('.ref-change')[0].textContent, '+5.00% since');
+  prices.AAPL = 198;
+  chat.updateChips(['AAPL']);
+  assert.equal(card.querySelectorAll('.ref-change')[0].textContent, '-10.00% since');
+  // Live: bob edits, then deletes his message.
+  ws.recv({channel: 'chat.lobby', event: 'edit', seq: 7, data: {ref_seq: 4, text: 'ok @bob', user: 'bob'}});
+  await tick(1);
+  let li4 = list.children.find((li) => li.dataset.seq === '4');
+  assert.equal(li4.querySelectorAll('.edited').length, 1);
+  assert.ok(!li4.classes.has('mentions-me'));
+  ws.recv({channel: 'chat.lobby', event: 'delete', seq: 8, data: {ref_seq: 4, user: 'bob'}});
+  await tick(1);
+  li4 = list.children.find((li) => li.dataset.seq === '4');
+  assert.ok(li4.classes.has('deleted'));
+  assert.ok(!JSON.stringify(li4.textContent).includes('ok @bob'));
+  chat.close(); s.close();
+});

@@ -14,6 +14,7 @@ export class ChatLog {
     this.msgs = new Map();     // seq → {key, kind: 'msg', seq, user, text, ts, msgid, provisional?}
     this.pending = new Map();  // msgid → {key, kind: 'pending', msgid, user, text, state: 'sending'|'failed', why, retryable, order}
     this.gaps = new Map();     // after → {key, kind: 'gap', after}
+    this.amends = new Map();   // seq → {text} | {deleted: true}: edits and deletes of messages not held (yet)
     this.sent = 0;
     this.version = 0;          // changes with every change: render when it moved
   }
@@ -30,14 +31,37 @@ export class ChatLog {
   /** A stored message (an event or a history entry): {seq, user, text, ts,
    *  msgid}. False if it is held already. It replaces the pending copy
    *  with the same msgid, and a provisional entry (made from an ack). */
-  add({seq, user, text, ts, msgid}) {
+  add({seq, user, text, ts, msgid, bot = false, edited = false, deleted = false, ref = null}) {
     if (typeof seq !== 'number') return false;
     const prev = this.msgs.get(seq);
     if (prev && !prev.provisional) return false;
     if (msgid) this.pending.delete(msgid);
-    this.msgs.set(seq, {key: 'm' + seq, kind: 'msg', seq, user, text: String(text ?? ''), ts, msgid});
+    const m = {key: 'm' + seq, kind: 'msg', seq, user, text: String(text ?? ''), ts, msgid, bot: !!bot, edited: !!edited, deleted: !!deleted, ref};
+    const a = this.amends.get(seq);
+    if (a) { this.amends.delete(seq); Object.assign(m, a.deleted ? {deleted: true, text: '', ref: null} : {edited: true, text: a.text}); }
+    if (m.deleted) { m.text = ''; m.ref = null; }
+    this.msgs.set(seq, m);
     this.version++;
     return true;
+  }
+
+  /** An edit event: message seq now reads text. */
+  edit(seq, text) { this.amend(seq, {edited: true, text: String(text ?? '')}); }
+
+  /** A delete event: message seq is gone (its text with it). */
+  remove(seq) { this.amend(seq, {deleted: true, text: '', ref: null}); }
+
+  amend(seq, change) {
+    if (typeof seq !== 'number') return;
+    const m = this.msgs.get(seq);
+    if (!m) {
+      if (!this.amends.has(seq) || change.deleted) this.amends.set(seq, change);
+      if (this.amends.size > this.limit) this.amends.delete(this.amends.keys().next().value);
+      return;
+    }
+    if (m.deleted) return;
+    this.msgs.set(seq, {...m, ...change, key: 'm' + seq});  // a new object: the renderer rebuilds it
+    this.version++;
   }
 
   /** An own message on its way: shown last until acknowledged. */
@@ -82,7 +106,7 @@ export class ChatLog {
   }
 
   /** Forget every stored message and mark (pending ones stay). */
-  clear() { this.msgs.clear(); this.gaps.clear(); this.version++; }
+  clear() { this.msgs.clear(); this.gaps.clear(); this.amends.clear(); this.version++; }
 
   /** Keep the newest `limit` stored messages; returns how many went. Gap
    *  marks before what is left go too (the list then starts after them). */

@@ -39,9 +39,14 @@
  *                                 socket. Without ack a failure is reported
  *                                 on 'server_error'.
  *   .emitWithAck(channel, data)   → Promise<reply>, like Socket.IO's
- *   .history(channel, {before, limit}?) → Promise<reply with .messages>
+ *   .history(channel, {before, limit, interval}?) → Promise<reply with .messages>
+ *     (interval and a time-valued before apply to candle channels)
  *   .presence(channel)            → Promise<reply with .users>
  *   .ping()                       → Promise<rtt ms>
+ *   .read(channel, seq) .rooms() .edit(channel, seq, data) .remove(channel, seq)
+ *   .mute(channel, user, seconds) .unmute(channel, user)
+ *   .alertSet({symbol, above|below, note}) .alertList() .alertDelete(id)
+ *                                 the chat operations of PROTOCOL §4 → Promise<reply>
  *   .on(event, fn) / .off(event, fn) / .once(event, fn)
  *       server events by name: fn(data, msg), msg = {channel,event,seq,time,data}
  *       'welcome'     fn(data, msg)     after every (re)connect
@@ -283,17 +288,46 @@ class Socket extends Emitter {
    *  message before calling publish(channel, data, {msgid})). */
   nextMsgid() { return this.clientId + '-' + String(++this.msgCounter).padStart(6, '0'); }
 
-  history(channel, {before, limit} = {}) {
+  history(channel, {before, limit, interval} = {}) {
     const msg = {op: 'history', channel};
     if (before !== undefined) msg.before = before;
     if (limit !== undefined) msg.limit = limit;
+    if (interval !== undefined) msg.interval = interval;
     return this.requests.request(msg);
   }
 
   presence(channel) { return this.requests.request({op: 'presence', channel}); }
 
+  // ---- chat additions (PROTOCOL §4) ----
+  /** Store the read position in a chat room → reply {read, unread}. */
+  read(channel, seq) { return this.requests.request({op: 'read', channel, seq}); }
+  /** Every readable room with last_seq, read, unread, mentions → reply.rooms. */
+  rooms() { return this.requests.request({op: 'rooms'}); }
+  /** Edit an own message (within 15 minutes) → reply {seq}. */
+  edit(channel, seq, data) { return this.requests.request({op: 'edit', channel, seq, data: typeof data === 'string' ? {text: data} : data}); }
+  /** Delete an own message (or any, as a moderator) → reply {seq}. */
+  remove(channel, seq) { return this.requests.request({op: 'delete', channel, seq}); }
+  mute(channel, user, seconds) { return this.requests.request({op: 'mute', channel, user, seconds}); }
+  unmute(channel, user) { return this.requests.request({op: 'unmute', channel, user}); }
+  /** {symbol, above | below, note?} → reply.alert */
+  alertSet(alert) { return this.requests.request({op: 'alert_set', ...alert}); }
+  alertList() { return this.requests.request({op: 'alert_list'}); }
+  alertDelete(id) { return this.requests.request({op: 'alert_delete', alert: id}); }
+
   /** Round trip in ms, measured from when the ping was actually sent. */
   ping() { return this.requests.request({op: 'ping'}); }
+}
+
+/** The private channel of user (user.<name>), encoded as the server does:
+ *  [A-Za-z0-9-] as is, every other UTF-8 byte as _XX. */
+export function userChannel(user) {
+  if (!user) return '';
+  let out = 'user.';
+  for (const b of new TextEncoder().encode(user)) {
+    const c = String.fromCharCode(b);
+    out += /[A-Za-z0-9-]/.test(c) ? c : '_' + b.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return out;
 }
 
 /** Open a socket; see the API at the top of this file. */

@@ -11,7 +11,7 @@ import (
 func TestFilesEmbedded(t *testing.T) {
 	for _, name := range []string{
 		"index.html", "style.css", "tickroom.js", "app.js", "chat.js", "board.js", "chart.js",
-		"panels.js", "session.js", "format.js",
+		"panels.js", "session.js", "format.js", "store.js", "candles.js", "theme.js", "layout.js", "prefs.js", "search.js",
 		"vendor/lightweight-charts/lightweight-charts.standalone.production.js",
 		"vendor/lightweight-charts/LICENSE", "vendor/lightweight-charts/NOTICE",
 	} {
@@ -19,8 +19,10 @@ func TestFilesEmbedded(t *testing.T) {
 			t.Errorf("%s: embedded %d bytes, err %v", name, len(b), err)
 		}
 	}
-	if _, err := fs.Stat(Files(), "tickroom_test.mjs"); err == nil {
-		t.Error("node tests must not be served")
+	for _, name := range []string{"tickroom_test.mjs", "format_test.mjs"} {
+		if _, err := fs.Stat(Files(), name); err == nil {
+			t.Errorf("%s: node tests must not be served", name)
+		}
 	}
 }
 
@@ -42,7 +44,8 @@ func TestCSPSafeMarkupAndScripts(t *testing.T) {
 			t.Errorf("index.html has %s: %q", what, html[loc[0]:min(len(html), loc[1]+30)])
 		}
 	}
-	for _, label := range []string{`aria-label="Chat messages"`, `aria-label="Message"`, `aria-label="Connection status"`, `aria-label="Tickers"`} {
+	for _, label := range []string{`aria-label="Chat messages"`, `aria-label="Message"`, `aria-label="Connection status"`, `aria-label="Tickers"`,
+		`aria-label="Interval"`, `aria-label="Order book"`, `aria-label="Time and sales"`, `aria-label="Symbol search"`, `role="alert"`} {
 		if !strings.Contains(string(html), label) {
 			t.Errorf("index.html lacks %s", label)
 		}

@@ -98,6 +98,7 @@ func RunWith(ctx context.Context, nc *nats.Conn, opts Options) error {
 			}
 			return sim.Run(ctx, bus)
 		},
+		func(ctx context.Context) error { return (&alerts.PriceAlerts{NC: nc, Log: opts.Logger}).Run(ctx) },
 	)
 }
 
@@ -152,6 +153,7 @@ func Main(ctx context.Context, name string, args []string, stdout, stderr io.Wri
 	fs := flag.NewFlagSet("tickroom feed "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("nats", DefaultURL, "NATS server URL")
+	natsWait := fs.Duration("nats-wait", 30*time.Second, "how long to keep trying the first connection (a feed may start before NATS, as docker compose starts them)")
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
 	var run func(ctx context.Context, bus *natsfeed.Conn) error
@@ -200,8 +202,10 @@ func Main(ctx context.Context, name string, args []string, stdout, stderr io.Wri
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "alerts: market.*, analytics.* → alert.* on %s\n", *url)
-			return r.Run(ctx, bus, bus)
+			fmt.Fprintf(stdout, "alerts: market.*, analytics.* → alert.*, users' price alerts → user.* on %s\n", *url)
+			return runGroup(ctx,
+				func(ctx context.Context) error { return r.Run(ctx, bus, bus) },
+				func(ctx context.Context) error { return (&alerts.PriceAlerts{NC: bus.NATS(), Log: logger}).Run(ctx) })
 		}
 	case "replay":
 		file := fs.String("file", "", "CSV file with a time,symbol,price,bid,ask,size,volume header (default: the built-in sample)")
@@ -237,13 +241,14 @@ func Main(ctx context.Context, name string, args []string, stdout, stderr io.Wri
 	if fs.NArg() > 0 {
 		return fmt.Errorf("tickroom feed %s: unexpected argument %q", name, fs.Arg(0))
 	}
-	nc, err := nats.Connect(*url, nats.Name("tickroom-feed-"+name), nats.MaxReconnects(-1),
+	opts := []nats.Option{nats.Name("tickroom-feed-" + name), nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				logger.Warn("NATS disconnected", "err", err)
 			}
 		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("NATS reconnected", "url", c.ConnectedUrl()) }))
+		nats.ReconnectHandler(func(c *nats.Conn) { logger.Info("NATS reconnected", "url", c.ConnectedUrl()) })}
+	nc, err := connectWithin(ctx, *url, *natsWait, opts)
 	if err != nil {
 		return fmt.Errorf("cannot connect to NATS at %s (is `tickroom run` or a nats-server up?): %w", *url, err)
 	}
@@ -290,4 +295,21 @@ func ParseSymbols(s string) ([]market.Symbol, error) {
 		out = append(out, sy)
 	}
 	return out, nil
+}
+
+// connectWithin retries the first connection until it succeeds, wait has
+// passed or ctx ends; it returns the last error.
+func connectWithin(ctx context.Context, url string, wait time.Duration, opts []nats.Option) (*nats.Conn, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		nc, err := nats.Connect(url, opts...)
+		if err == nil || time.Now().After(deadline) {
+			return nc, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }

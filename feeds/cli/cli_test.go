@@ -207,10 +207,10 @@ func TestMainErrors(t *testing.T) {
 	if err := Main(ctx, "market", []string{"-h"}, &out, &errOut); !errors.Is(err, flag.ErrHelp) || !strings.Contains(errOut.String(), "-symbols") {
 		t.Errorf("-h: %v, usage %q", err, errOut.String())
 	}
-	if err := Main(ctx, "alerts", []string{"-nats", "nats://127.0.0.1:1"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "cannot connect") {
+	if err := Main(ctx, "alerts", []string{"-nats", "nats://127.0.0.1:1", "-nats-wait", "300ms"}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "cannot connect") {
 		t.Errorf("no server: %v", err)
 	}
-	if err := Main(ctx, "replay", []string{"-file", "/nonexistent.csv", "-nats", "nats://127.0.0.1:1"}, &out, &errOut); err == nil {
+	if err := Main(ctx, "replay", []string{"-file", "/nonexistent.csv", "-nats", "nats://127.0.0.1:1", "-nats-wait", "300ms"}, &out, &errOut); err == nil {
 		t.Error("replay of a missing file did not fail")
 	}
 }

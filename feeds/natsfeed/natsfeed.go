@@ -26,6 +26,10 @@ var (
 // New wraps nc.
 func New(nc *nats.Conn) *Conn { return &Conn{nc: nc} }
 
+// NATS is the underlying connection, for feeds that need JetStream (the
+// price-alert evaluator).
+func (c *Conn) NATS() *nats.Conn { return c.nc }
+
 // Publish publishes data on subject (buffered by nats.go; while
 // reconnecting it is kept in the reconnect buffer).
 func (c *Conn) Publish(subject string, data []byte) error {

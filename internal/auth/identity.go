@@ -6,14 +6,17 @@
 //     signed with HMAC-SHA256 under a key kept in the data directory
 //     ([LoadOrCreateKey]), so sessions survive a restart until they expire.
 //   - [JWTVerifier] verifies JSON Web Tokens from an identity provider
-//     (HS256 shared secret, RS256/ES256 public key, or a JWKS file).
+//     (HS256 shared secret, RS256/ES256 public key, or a JWKS file or
+//     URL) with github.com/golang-jwt/jwt/v5; JWKS keys come through
+//     github.com/MicahParks/keyfunc/v3.
 //
 // The package imports no transport (no Fiber, no NATS): the gateway calls
 // Verify with the token it found in a cookie or a query parameter and stores
 // the resulting [Identity] in the request context with [WithIdentity].
 //
-// Concurrency: every exported type is immutable after construction and safe
-// for concurrent use.
+// Concurrency: every exported type is safe for concurrent use and, but for
+// a JWTVerifier fed from a JWKS URL, immutable after construction; that one
+// owns a goroutine that refreshes its key set until Close.
 package auth
 
 import (

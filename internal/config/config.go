@@ -57,14 +57,24 @@ type Config struct {
 	PprofAddr       string // net/http/pprof listen address; "" off
 	LogLevel        string // debug, info, warn, error ("info")
 	AdminToken      string // bearer token for admin endpoints; "" disables them
+
+	Retention         Retention  // stream retention for streams the gateway creates (deploy.go)
+	NATSUpdateStreams bool       // apply Retention etc. to existing streams (false)
+	NATSAccess        NATSAccess // NATS credentials and TLS (deploy.go)
+	HTTP              HTTPLimits // HTTP listener bounds (deploy.go)
+	// Moderators may delete any chat message and mute users: these user
+	// names, and identities whose JWT roles claim holds ModeratorRole.
+	Moderators    []string
+	ModeratorRole string // ("moderator")
 }
 
 // JWT configures identity-provider tokens. At most one of HS256Secret,
-// PublicKeyFile, JWKSFile may be set; none means no provider.
+// PublicKeyFile, JWKSFile, JWKSURL may be set; none means no provider.
 type JWT struct {
 	HS256Secret   string
 	PublicKeyFile string
 	JWKSFile      string
+	JWKSURL       string // fetched at start, refreshed hourly and on an unknown kid
 	Issuer        string
 	Audience      string
 	Skew          time.Duration // clock skew tolerated on exp/nbf (30s)
@@ -72,7 +82,7 @@ type JWT struct {
 
 // Enabled reports whether a provider key is configured.
 func (j JWT) Enabled() bool {
-	return j.HS256Secret != "" || j.PublicKeyFile != "" || j.JWKSFile != ""
+	return j.HS256Secret != "" || j.PublicKeyFile != "" || j.JWKSFile != "" || j.JWKSURL != ""
 }
 
 // Limits bound what one client, one IP, or the whole gateway may use. All
@@ -118,6 +128,10 @@ func Default() Config {
 		Replicas:    1,
 		Feeds:       true,
 		LogLevel:    "info",
+		Retention:   defaultRetention(),
+		HTTP:        defaultHTTPLimits(),
+		// Moderators: none by default.
+		ModeratorRole: "moderator",
 	}
 }
 
@@ -201,13 +215,13 @@ func (c *Config) Validate() error {
 
 	j := c.JWT
 	n := 0
-	for _, s := range []string{j.HS256Secret, j.PublicKeyFile, j.JWKSFile} {
+	for _, s := range []string{j.HS256Secret, j.PublicKeyFile, j.JWKSFile, j.JWKSURL} {
 		if s != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		bad("jwt-hs256-secret", "set only one of jwt-hs256-secret, jwt-public-key, jwt-jwks")
+		bad("jwt-hs256-secret", "set only one of jwt-hs256-secret, jwt-public-key, jwt-jwks, jwt-jwks-url")
 	}
 	if j.HS256Secret != "" && len(j.HS256Secret) < 32 {
 		bad("jwt-hs256-secret", "%d bytes: need at least 32", len(j.HS256Secret))
@@ -262,6 +276,7 @@ func (c *Config) Validate() error {
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		bad("admin-token", "%d characters: need at least 16", len(c.AdminToken))
 	}
+	c.validateDeploy(bad)
 	return errors.Join(errs...)
 }
 
@@ -322,6 +337,12 @@ func (c Config) Redacted() Config {
 	if r.AdminToken != "" {
 		r.AdminToken = "[redacted]"
 	}
+	if r.NATSAccess.Token != "" {
+		r.NATSAccess.Token = "[redacted]"
+	}
+	if r.NATSAccess.Password != "" {
+		r.NATSAccess.Password = "[redacted]"
+	}
 	r.NATSURLs = make([]string, len(c.NATSURLs))
 	for i, s := range c.NATSURLs {
 		if u, err := url.Parse(s); err == nil && u.User != nil {
@@ -337,6 +358,7 @@ func (c Config) Redacted() Config {
 	r.RoomRead = append([]string(nil), c.RoomRead...)
 	r.RoomWrite = append([]string(nil), c.RoomWrite...)
 	r.TrustedProxies = append([]string(nil), c.TrustedProxies...)
+	r.Moderators = append([]string(nil), c.Moderators...)
 	return r
 }
 

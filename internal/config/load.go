@@ -49,6 +49,7 @@ var options = []option{
 	{"jwt-hs256-secret", "identity provider HS256 secret, at least 32 bytes (prefer the environment to the command line)", func(c *Config) any { return &c.JWT.HS256Secret }},
 	{"jwt-public-key", "identity provider RS256/ES256 public key, PEM file", func(c *Config) any { return &c.JWT.PublicKeyFile }},
 	{"jwt-jwks", "identity provider JWKS file", func(c *Config) any { return &c.JWT.JWKSFile }},
+	{"jwt-jwks-url", "identity provider JWKS URL, refreshed hourly and on an unknown kid (at most once a minute)", func(c *Config) any { return &c.JWT.JWKSURL }},
 	{"jwt-issuer", `required JWT "iss", if set`, func(c *Config) any { return &c.JWT.Issuer }},
 	{"jwt-audience", `required JWT "aud", if set`, func(c *Config) any { return &c.JWT.Audience }},
 	{"jwt-skew", "clock skew tolerated on JWT exp/nbf", func(c *Config) any { return &c.JWT.Skew }},
@@ -73,6 +74,8 @@ var options = []option{
 	{"pprof", `net/http/pprof listen address, e.g. 127.0.0.1:6060; "" off`, func(c *Config) any { return &c.PprofAddr }},
 	{"log-level", "log level: debug, info, warn, error", func(c *Config) any { return &c.LogLevel }},
 	{"admin-token", `bearer token for admin endpoints; "" disables them (prefer the environment to the command line)`, func(c *Config) any { return &c.AdminToken }},
+	{"moderators", "chat moderators by user name (comma-separated): they delete any message and mute users", func(c *Config) any { return &c.Moderators }},
+	{"moderator-role", "JWT role (in the roles claim) that makes a user a chat moderator", func(c *Config) any { return &c.ModeratorRole }},
 }
 
 // FlagNames returns every setting's flag name (= YAML key), in order.

@@ -2,6 +2,11 @@
 // rate-limited logger of the program: the feeds use it for their publish
 // errors, the gateway for invalid producer messages, so a hostile or
 // broken producer cannot flood the log.
+//
+// # Concurrency
+//
+// A Limiter is safe for concurrent use: its goroutines share one budget.
+// It starts no goroutines of its own.
 package lograte
 
 import (

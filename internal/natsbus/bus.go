@@ -16,25 +16,31 @@ import (
 
 // Config configures a Bus. Zero values take the documented defaults.
 type Config struct {
-	URLs        []string      // external NATS servers; ignored when Server != nil
-	Server      *Server       // embedded server: connect in-process, no TCP
-	Name        string        // connection name shown by the server, e.g. "tickroom-gw-1"
-	Replicas    int           // stream replicas, default 1 (3 in a cluster)
-	ChatMaxAge  time.Duration // CHAT retention, default 30 days
-	DupeWindow  time.Duration // msgid dedupe window, default 10m
-	PresenceTTL time.Duration // presence snapshot lifetime, default 30s; refresh well within it
-	Logger      *slog.Logger  // default slog.Default()
+	URLs       []string      // external NATS servers; ignored when Server != nil
+	Server     *Server       // embedded server: connect in-process, no TCP
+	Name       string        // connection name shown by the server, e.g. "tickroom-gw-1"
+	Replicas   int           // stream replicas, default 1 (3 in a cluster)
+	Retention  Retention     // per-stream limits for streams this bus creates; zero fields take DefaultRetention
+	DupeWindow time.Duration // msgid dedupe window, default 10m (capped at a stream's max age)
+	// UpdateStreams applies Retention, Replicas and the dedupe window to
+	// streams and buckets that already exist (once, at the first ensure).
+	// Off, existing streams are never changed: an operator's `nats stream
+	// edit` stands, and a difference is logged once.
+	UpdateStreams bool
+	Access        Access        // credentials and TLS for URLs; ignored when Server != nil
+	PresenceTTL   time.Duration // presence snapshot lifetime, default 30s; refresh well within it
+	Logger        *slog.Logger  // default slog.Default()
 }
 
 const (
-	defaultChatMaxAge  = 30 * 24 * time.Hour
 	defaultDupeWindow  = 10 * time.Minute
 	defaultPresenceTTL = 30 * time.Second
 
-	ensureTimeout    = 10 * time.Second
-	ensureBackoffMin = 250 * time.Millisecond
-	ensureBackoffMax = 5 * time.Second
-	closeWait        = 10 * time.Second
+	ensureTimeout      = 10 * time.Second
+	firstEnsureTimeout = 5 * time.Second
+	ensureBackoffMin   = 250 * time.Millisecond
+	ensureBackoffMax   = 5 * time.Second
+	closeWait          = 10 * time.Second
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -44,14 +50,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Replicas <= 0 {
 		c.Replicas = 1
 	}
-	if c.ChatMaxAge <= 0 {
-		c.ChatMaxAge = defaultChatMaxAge
-	}
+	c.Retention = c.Retention.withDefaults()
 	if c.DupeWindow <= 0 {
 		c.DupeWindow = defaultDupeWindow
-	}
-	if c.DupeWindow > c.ChatMaxAge {
-		c.DupeWindow = c.ChatMaxAge // JetStream rejects a window longer than MaxAge
 	}
 	if c.PresenceTTL <= 0 {
 		c.PresenceTTL = defaultPresenceTTL
@@ -69,11 +70,13 @@ type Bus struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 
-	// Readiness is "connected and streams ensured since the last
-	// disconnect": a disconnect bumps epoch, a successful ensure records
-	// epoch+1 in readyEpoch, so an ensure racing a disconnect never counts.
+	// Readiness is "connected, and the streams were declared once" (see
+	// streamsReady). Each (re)connect re-checks the streams: a disconnect
+	// bumps epoch, a successful ensure records epoch+1 in readyEpoch, so
+	// an ensure racing a disconnect never counts.
 	epoch      atomic.Uint64
 	readyEpoch atomic.Uint64
+	ensured    atomic.Bool
 	closed     atomic.Bool
 
 	kick       chan struct{} // wakes the supervisor; buffered 1, sends never block
@@ -94,6 +97,11 @@ type Bus struct {
 	kv   jetstream.KeyValue
 
 	presence presenceView // presence.go: every gateway's snapshot, from a KV watch
+	buckets  bucketCache  // chatstore.go: key-value buckets opened so far
+
+	updated atomic.Bool // UpdateStreams has been applied
+	warnMu  sync.Mutex
+	warned  map[string]string // stream → difference already logged
 }
 
 // Connect connects to NATS and declares the streams. It fails only on bad
@@ -112,13 +120,13 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		kick:       make(chan struct{}, 1),
 		connClosed: make(chan struct{}),
 		subs:       make(map[*liveSub]struct{}),
+		warned:     make(map[string]string),
 	}
 	var closedOnce sync.Once
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
 		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(250 * time.Millisecond),
 		// No reconnect buffer: a publish while disconnected fails at once
 		// instead of being replayed later behind the caller's back (a chat
 		// message reported as failed must not appear a minute later).
@@ -149,10 +157,18 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	if cfg.Server != nil {
 		url = ""
 		opts = append(opts, nats.InProcessServer(cfg.Server.ns))
+		opts = append(opts, cfg.Server.clientAuth...)
+	} else {
+		access, err := cfg.Access.options()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, access...)
 	}
+	opts = append(opts, failoverOptions()...)
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: connect: %w", err)
+		return nil, fmt.Errorf("natsbus: connect to %s: %w", b.servers(), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -162,9 +178,10 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 	b.nc, b.js = nc, js
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 
-	// One synchronous attempt so the common case returns ready.
+	// One synchronous attempt so the common case returns ready; a cluster
+	// still forming is left to the supervisor.
 	if nc.IsConnected() {
-		if err := b.tryEnsure(ctx); err != nil {
+		if err := b.tryEnsure(ctx, firstEnsureTimeout); err != nil {
 			b.log.Warn("natsbus: streams not ready yet, retrying in background", "err", err)
 		}
 	}

@@ -19,6 +19,7 @@ type Msg struct {
 	Seq     uint64    // stream sequence; 0 for non-persisted live ticks
 	Time    time.Time // stream timestamp for stored msgs; zero for core msgs
 	Event   string    // value of header "Tickroom-Event", "" if absent
+	Stamp   string    // value of header "Tickroom-Stamp" (a gateway's MAC), "" if absent
 	Data    []byte    // payload (owned by receiver; do not reuse buffers)
 }
 
@@ -35,7 +36,7 @@ var (
 // fromCore converts a core NATS message. nats.go allocates a fresh payload
 // per message, so Data is handed over without a copy.
 func fromCore(m *nats.Msg) Msg {
-	return Msg{Subject: m.Subject, Event: m.Header.Get(EventHeader), Data: m.Data}
+	return Msg{Subject: m.Subject, Event: m.Header.Get(EventHeader), Stamp: m.Header.Get(StampHeader), Data: m.Data}
 }
 
 // fromJS converts a message delivered by a JetStream consumer.
@@ -49,6 +50,7 @@ func fromJS(m jetstream.Msg) (Msg, *jetstream.MsgMetadata, error) {
 		Seq:     meta.Sequence.Stream,
 		Time:    meta.Timestamp,
 		Event:   m.Headers().Get(EventHeader),
+		Stamp:   m.Headers().Get(StampHeader),
 		Data:    m.Data(),
 	}, meta, nil
 }

@@ -11,7 +11,7 @@ import (
 // and its old seqs are not recoverable.
 func TestResumeInfoAfterRetentionAndRecreate(t *testing.T) {
 	s := startTestServer(t, t.TempDir(), "")
-	b := connectTest(t, Config{Server: s, ChatMaxAge: time.Second})
+	b := connectTest(t, Config{Server: s, Retention: Retention{ChatMaxAge: time.Second}})
 	ctx := ctxT(t)
 
 	var seqs []uint64

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // ServerConfig configures the embedded nats-server. Zero values are
@@ -31,6 +32,13 @@ type ServerConfig struct {
 	ClusterName   string   // cluster name, identical on every node
 	ClusterListen string   // "host:port" for routes; port 0 or -1 picks a free one
 	Routes        []string // "nats-route://host:port" of the nodes (this one may be listed too: it is skipped)
+	// Token, when set, is required from every client (the in-process bus
+	// presents it itself). UsersFile names a nats-server configuration file
+	// whose authorization block (users, nkeys, permissions) is enforced on
+	// every client; the in-process bus then uses a user of its own with a
+	// random password. At most one of them.
+	Token     string
+	UsersFile string
 	// Logger receives the server's notices, warnings and errors; nil
 	// discards them (fatal errors are still returned by StartServer).
 	Logger *slog.Logger
@@ -46,6 +54,7 @@ const (
 // Server is a running embedded nats-server with JetStream enabled.
 type Server struct {
 	ns         *server.Server
+	clientAuth []nats.Option // how the in-process bus authenticates
 	url        string
 	clusterURL string
 	stopOnce   sync.Once
@@ -56,6 +65,10 @@ type Server struct {
 // (port in use, unusable store directory) are returned as errors.
 func StartServer(cfg ServerConfig) (*Server, error) {
 	opts, err := serverOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	clientAuth, err := authOptions(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +97,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		ns.WaitForShutdown()
 		return nil, errors.New("natsbus: nats-server started without JetStream")
 	}
-	s := &Server{ns: ns}
+	s := &Server{ns: ns, clientAuth: clientAuth}
 	if !opts.DontListen {
 		s.url = clientURL(ns.Addr())
 	}

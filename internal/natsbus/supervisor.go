@@ -19,14 +19,15 @@ func (b *Bus) wake() {
 
 // tryEnsure declares the streams and, on success, marks this connection
 // epoch ready.
-func (b *Bus) tryEnsure(ctx context.Context) error {
+func (b *Bus) tryEnsure(ctx context.Context, budget time.Duration) error {
 	e := b.epoch.Load()
-	ctx, cancel := context.WithTimeout(ctx, ensureTimeout)
+	ctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	if err := b.ensureStreams(ctx); err != nil {
 		return err
 	}
 	b.readyEpoch.Store(e + 1)
+	b.ensured.Store(true)
 	return nil
 }
 
@@ -40,17 +41,28 @@ func (b *Bus) supervise() {
 	retry.Stop()
 	defer retry.Stop()
 	for {
-		if b.nc.IsConnected() && !b.streamsReady() {
-			if err := b.tryEnsure(b.ctx); err != nil {
+		// Report a reconnect at once: Ready does not wait for the re-check.
+		b.notify()
+		if b.nc.IsConnected() && !b.checkedSinceConnect() {
+			wasReady := b.streamsReady()
+			if err := b.tryEnsure(b.ctx, ensureTimeout); err != nil {
 				if b.ctx.Err() != nil {
 					return
 				}
-				b.log.Warn("natsbus: streams not ready, retrying", "err", err, "in", backoff)
+				if wasReady {
+					// A reconnect during a failover: a stream may have no
+					// leader for seconds. Publishes report that themselves.
+					b.log.Info("natsbus: re-checking streams after reconnect, retrying", "err", err, "in", backoff)
+				} else {
+					b.log.Warn("natsbus: streams not ready, retrying", "err", err, "in", backoff)
+				}
 				retry.Reset(backoff)
 				backoff = min(backoff*2, ensureBackoffMax)
 			} else {
+				if !wasReady {
+					b.log.Info("natsbus: ready")
+				}
 				backoff = ensureBackoffMin
-				b.log.Info("natsbus: ready")
 			}
 		}
 		b.notify()
@@ -64,7 +76,16 @@ func (b *Bus) supervise() {
 	}
 }
 
-func (b *Bus) streamsReady() bool { return b.readyEpoch.Load() == b.epoch.Load()+1 }
+// checkedSinceConnect: the streams were ensured on the current connection.
+func (b *Bus) checkedSinceConnect() bool { return b.readyEpoch.Load() == b.epoch.Load()+1 }
+
+// streamsReady: the streams were declared once by this bus. A reconnect
+// re-checks them (a NATS that lost its state gets them back) but does not
+// make the bus unready meanwhile: during a cluster failover the re-check
+// waits for a new stream leader for seconds, and a gateway whose /readyz
+// turned 503 for that long would be taken out of its load balancer, all
+// gateways at once when they shared the node that died.
+func (b *Bus) streamsReady() bool { return b.ensured.Load() }
 
 // Ready reports whether the connection is up and the streams are declared.
 func (b *Bus) Ready() bool {

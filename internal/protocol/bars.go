@@ -3,14 +3,13 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
-	"time"
+
+	"github.com/tickroom/tickroom/internal/bars"
 )
 
-// Bar is one OHLCV bar of chart history as producers store it.
-type Bar struct {
-	Start                          time.Time
-	Open, High, Low, Close, Volume float64
-}
+// Bar is one OHLCV bar of chart history as producers store it: the one
+// bar type, owned by internal/bars.
+type Bar = bars.Bar
 
 // wireBar is a bar's JSON: the candle payload's fields.
 type wireBar struct {

@@ -32,7 +32,8 @@ const (
 	StreamChat    = "CHAT"
 	StreamAlerts  = "ALERTS"
 	StreamCandles = "CANDLES"
-	StreamLast    = "LAST" // last value per subject, not a history
+	StreamLast    = "LAST"  // last value per subject, not a history
+	StreamUsers   = "USERS" // user.<name>: private notifications, retained on their own
 )
 
 // KindTraits are the facts the program knows about a channel kind. They are
@@ -67,6 +68,9 @@ var kindTable = []KindTraits{
 	{Name: KindCandle, Persisted: true, Stream: StreamCandles, Metric: KindCandle},
 	{Name: KindAlert, Persisted: true, Stream: StreamAlerts, Metric: KindAlert},
 	{Name: KindChat, Persisted: true, Stream: StreamChat, Metric: KindChat},
+	// user.<name>: one user's private notifications, kept with chat (the
+	// same retention) so a user who was offline finds them on return.
+	{Name: KindUser, Persisted: true, Stream: StreamUsers, Metric: KindUser},
 }
 
 var kindByName = func() map[string]KindTraits {

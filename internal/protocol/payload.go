@@ -75,16 +75,7 @@ func ValidatePayload(subject string, data []byte) (time.Time, error) {
 		}
 		return parseTime(p["time"])
 	case KindCandle:
-		var p struct {
-			Symbol   string          `json:"symbol"`
-			Interval string          `json:"interval"`
-			Start    json.RawMessage `json:"start"`
-			Open     *float64        `json:"open"`
-			High     *float64        `json:"high"`
-			Low      *float64        `json:"low"`
-			Close    *float64        `json:"close"`
-			Volume   *float64        `json:"volume"`
-		}
+		var p wireBar // the candle payload's fields (bars.go)
 		if err := unmarshal(trimmed, &p); err != nil {
 			return time.Time{}, err
 		}
@@ -143,7 +134,7 @@ func ValidatePayload(subject string, data []byte) (time.Time, error) {
 		return validateRef(subject, trimmed)
 	case KindBook:
 		return validateBook(subject, trimmed)
-	case KindFeed:
+	case KindFeed, KindUser:
 		var p map[string]json.RawMessage
 		if err := unmarshal(trimmed, &p); err != nil {
 			return time.Time{}, err
@@ -204,6 +195,15 @@ func ChatData(clientData json.RawMessage, user, msgID string, maxBytes int) ([]b
 	var text string
 	if err := json.Unmarshal(obj["text"], &text); err != nil || strings.TrimSpace(text) == "" {
 		return nil, NewError(CodeBadRequest, "data.text must be a non-empty string")
+	}
+	// Only the gateway says a message is a bot's, edited or deleted.
+	delete(obj, "bot")
+	delete(obj, "edited")
+	delete(obj, "deleted")
+	if raw, ok := obj["ref"]; ok {
+		if perr := ValidateChatRef(raw, time.Now()); perr != nil {
+			return nil, perr
+		}
 	}
 	obj["user"], _ = json.Marshal(user)
 	if msgID != "" {

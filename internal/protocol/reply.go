@@ -100,4 +100,6 @@ type Welcome struct {
 	Node        string `json:"node"`
 	Protocol    int    `json:"protocol"`
 	HeartbeatMS int64  `json:"heartbeat_ms"`
+	// Moderator: the user may delete any chat message and mute users.
+	Moderator bool `json:"moderator,omitempty"`
 }

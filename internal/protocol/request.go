@@ -42,6 +42,16 @@ type Request struct {
 	// validate moves a numeric before of a candle history here.
 	Interval   string    `json:"interval,omitempty"`
 	BeforeTime time.Time `json:"-"`
+
+	// Fields of the chat operations (chatops.go).
+	Seq     uint64   `json:"seq,omitempty"`     // read, edit, delete
+	User    string   `json:"user,omitempty"`    // mute, unmute
+	Seconds int64    `json:"seconds,omitempty"` // mute
+	Symbol  string   `json:"symbol,omitempty"`  // alert_set
+	Above   *float64 `json:"above,omitempty"`   // alert_set
+	Below   *float64 `json:"below,omitempty"`   // alert_set
+	Note    string   `json:"note,omitempty"`    // alert_set
+	Alert   string   `json:"alert,omitempty"`   // alert_delete
 }
 
 // DecodeRequest parses and validates one client frame. On failure it returns
@@ -121,7 +131,7 @@ func (r *Request) validate() *Error {
 			return NewError(CodeBadRequest, err.Error())
 		}
 	default:
-		return NewError(CodeUnknownOp, fmt.Sprintf("unknown op %q", truncate(r.Op, 32)))
+		return r.validateChatOp()
 	}
 	return nil
 }
