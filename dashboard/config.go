@@ -30,13 +30,6 @@ type Config struct {
 	MaxPayloadBytes     int // largest producer message; default 64 KiB
 	QueueBytes          int // per-connection outbound bound; default 1 MiB
 
-	// WriteDelay is the ceiling of a connection writer's coalescing delay.
-	// The delay adapts: zero while the writer keeps up (the first event
-	// after a quiet spell goes at once), growing up to WriteDelay while
-	// events keep queueing during writes, so more of them share a frame.
-	// 0 disables it.
-	WriteDelay time.Duration
-
 	ChatRate       float64 // chat publishes per second per user; default 5
 	ChatBurst      int     // default 10
 	SubscribeRate  float64 // subscribes per second per connection; default 20
@@ -120,7 +113,7 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		ChatRate: c.ChatRate, ChatBurst: c.ChatBurst, SubscribeRate: c.SubscribeRate, SubscribeBurst: c.SubscribeBurst,
 		QueueBytes: c.QueueBytes,
 	}
-	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat), config.CheckWriteDelay(c.WriteDelay)}
+	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat)}
 	if c.MaxPayloadBytes < 0 {
 		errs = append(errs, errors.New("max payload bytes must not be negative"))
 	}

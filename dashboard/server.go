@@ -51,6 +51,7 @@ type Server struct {
 	presence *presenceLoop
 	presSub  natsbus.Subscription
 	chat     *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
+	flushes  *flushPool
 
 	shutdownOnce sync.Once
 	closing      atomic.Bool
@@ -101,6 +102,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	}
 	s.presSub = sub
 	bus.OnStatus(s.feedStatusChanged)
+	s.flushes = newFlushPool(defaultFlushWorkers(), flushStuckAfter, flushIdleAfter)
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
 	s.tracked.Go(s.pingLoop)
@@ -171,6 +173,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() { // ends once the last tracked goroutine has
 			s.tracked.wait()
+			s.flushes.close() // every session ended: no flush is left to start
 			s.hub.WaitUpstreamsStopped()
 			if s.presSub != nil {
 				_ = s.presSub.Unsubscribe()
