@@ -137,3 +137,27 @@ func TestFlushPoolClose(t *testing.T) {
 	}
 	p.close() // twice is fine
 }
+
+// BenchmarkFlushPoolTurn is the pool's own cost per turn (a job that
+// writes nothing): the overhead a broadcast pays per frame on top of the
+// write itself.
+func BenchmarkFlushPoolTurn(b *testing.B) {
+	p := newFlushPool(defaultFlushWorkers(), flushStuckAfter, flushIdleAfter)
+	defer p.close()
+	const jobs = 1000
+	var wg sync.WaitGroup
+	js := make([]*testJob, jobs)
+	for i := range js {
+		js[i] = &testJob{done: &wg}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n += jobs {
+		wg.Add(jobs)
+		for _, j := range js {
+			j.n, j.turns = 0, 1
+			p.run(j)
+		}
+		wg.Wait()
+	}
+}
