@@ -90,6 +90,8 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	s.up = up
 	s.chat = newChatOps(s)
 	up.chat = s.chat
+	up.recent = &recentWindows{ctx: s.ctx, up: up, perChannel: cfg.ReplayWindow, budget: int64(cfg.ReplayWindowBytes)}
+	up.recent.reader, _ = bus.(recentReader) // none: every resume reads the Bus
 	s.hub = hub.New(up, hub.Config{
 		QueueBytes: cfg.QueueBytes,
 		OnPresence: s.presence.changed,
@@ -101,6 +103,11 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	}
 	s.presSub = sub
 	bus.OnStatus(s.feedStatusChanged)
+	bus.OnStatus(func(ready bool) { // the streams may come back as other incarnations
+		if !ready {
+			up.recent.invalidate()
+		}
+	})
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
 	s.tracked.Go(s.pingLoop)
