@@ -28,9 +28,17 @@ import (
 // What the window holds: every message of its channel with a seq above
 // floor (all of the channel's messages the stream retained when it
 // loaded, when complete), up to lastSeq, the newest the live subscription
-// delivered. Its recovered is the stream rule (natsbus.StreamState) on the
-// stream state read when it loaded, with the last seq raised to the
-// newest delivered since.
+// delivered. It follows the stream's retention: it holds no more messages
+// than the stream keeps per subject and drops those older than the
+// stream's max age (raising floor, so older resumes go to JetStream); a
+// stream that also drops by total count or size is not windowed. A purge,
+// message delete or stream delete/create/update (natsbus.
+// WatchStreamChanges) empties the windows of that stream, which load again
+// on the next resume. Its recovered is the stream rule (natsbus.
+// StreamState) on the state read when it loaded, with the last seq raised
+// to the newest delivered since: true when the window holds every message
+// of the channel after since (a retention drop on another channel of the
+// stream, which a JetStream resume would count, does not make it false).
 //
 // Concurrency: a window is written by its topic's NATS callback (add), by
 // the resume that loads it, and by invalidate; resumes read snapshots of it
@@ -50,6 +58,13 @@ type recentReader interface {
 }
 
 var _ recentReader = (*natsbus.Bus)(nil)
+
+// streamWatcher tells of requests that removed stored messages.
+type streamWatcher interface {
+	WatchStreamChanges(fn func(stream string)) (natsbus.Subscription, error)
+}
+
+var _ streamWatcher = (*natsbus.Bus)(nil)
 
 // recentWindows holds the windows of the open topics, by channel, and
 // their shared memory budget.
@@ -76,7 +91,8 @@ func (r *recentWindows) open(channel string) *recentWindow {
 	if r == nil || r.reader == nil || r.perChannel <= 0 || !windowed(channel) {
 		return nil
 	}
-	w := &recentWindow{r: r, channel: channel, candle: protocol.Kind(channel) == protocol.KindCandle}
+	kind := protocol.Kind(channel)
+	w := &recentWindow{r: r, channel: channel, stream: protocol.StreamOf(kind), candle: kind == protocol.KindCandle}
 	r.mu.Lock()
 	if r.m == nil {
 		r.m = map[string]*recentWindow{}
@@ -109,14 +125,24 @@ func (r *recentWindows) get(channel string) *recentWindow {
 // invalidate forgets what every window holds (NATS went away: the stream
 // may come back as another incarnation). The live subscriptions go on; the
 // next resume on each topic loads its window again.
-func (r *recentWindows) invalidate() {
+func (r *recentWindows) invalidate() { r.resetWhere(func(*recentWindow) bool { return true }) }
+
+// streamChanged forgets what the windows of stream hold (messages were
+// removed from it, or it was replaced).
+func (r *recentWindows) streamChanged(stream string) {
+	r.resetWhere(func(w *recentWindow) bool { return w.stream == stream })
+}
+
+func (r *recentWindows) resetWhere(match func(*recentWindow) bool) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	ws := make([]*recentWindow, 0, len(r.m))
 	for _, w := range r.m {
-		ws = append(ws, w)
+		if match(w) {
+			ws = append(ws, w)
+		}
 	}
 	r.mu.Unlock()
 	for _, w := range ws {
@@ -141,14 +167,24 @@ type recentEncoded struct {
 	amended bool
 }
 
+// heldMsg is a message the window counts: every message of the channel
+// above floor, valid or not, compacted away or not (the stream counts
+// them all against its per-subject limit).
+type heldMsg struct {
+	seq  uint64
+	time int64 // stored, unix ns
+}
+
 // recentWindow is one channel's window.
 type recentWindow struct {
 	r       *recentWindows
 	channel string
+	stream  string
 	candle  bool
 
 	mu       sync.Mutex
-	entries  []*recentEntry   // ascending seq
+	held     []heldMsg        // ascending seq
+	entries  []*recentEntry   // ascending seq; what replays send
 	bars     map[int64]uint64 // candles: bar start → seq of its entry
 	bytes    int64
 	lastSeq  uint64 // the highest seq added, valid or not
@@ -172,6 +208,7 @@ func (w *recentWindow) add(m natsbus.Msg, ev *hub.Event) {
 		return // already held (a load read it first)
 	}
 	w.lastSeq = m.Seq
+	w.held = append(w.held, heldMsg{m.Seq, m.Time.UnixNano()})
 	if e != nil {
 		w.addLocked(e)
 	}
@@ -246,13 +283,39 @@ func (w *recentWindow) dropLocked(i int) {
 	}
 }
 
-// trimLocked drops the oldest entries while the window is over its count
-// or all windows are over their memory budget. What it drops raises the
-// floor: a since below it is no longer answered from memory.
+// trimLocked drops the oldest messages while the window holds more than
+// its count (and than the stream keeps per subject), or all windows are
+// over their memory budget. What it drops raises the floor: a since below
+// it is no longer answered from memory.
 func (w *recentWindow) trimLocked() {
-	for len(w.entries) > 0 && (len(w.entries) > w.r.perChannel || w.r.bytes.Load() > w.r.budget) {
-		w.floor = max(w.floor, w.entries[0].msg.Seq)
-		w.complete = false
+	limit := w.r.perChannel
+	if k := w.state.MaxPerSubject; k > 0 && k < int64(limit) {
+		limit = int(k)
+	}
+	for len(w.held) > 0 && (len(w.held) > limit || (w.r.bytes.Load() > w.r.budget && len(w.entries) > 0)) {
+		w.dropOldestLocked()
+	}
+}
+
+// expireLocked drops what the stream's max age has expired by now.
+func (w *recentWindow) expireLocked(now time.Time) {
+	if w.state.MaxAge <= 0 {
+		return
+	}
+	cut := now.Add(-w.state.MaxAge).UnixNano()
+	for len(w.held) > 0 && w.held[0].time <= cut {
+		w.dropOldestLocked()
+	}
+}
+
+// dropOldestLocked forgets the oldest held message (and the entry it is,
+// or the bar versions up to it).
+func (w *recentWindow) dropOldestLocked() {
+	seq := w.held[0].seq
+	w.held = w.held[1:]
+	w.floor = max(w.floor, seq)
+	w.complete = false
+	for len(w.entries) > 0 && w.entries[0].msg.Seq <= seq {
 		w.dropLocked(0)
 	}
 }
@@ -263,7 +326,7 @@ func (w *recentWindow) reset() {
 	defer w.mu.Unlock()
 	w.gen++
 	w.r.bytes.Add(-w.bytes)
-	w.entries, w.bars, w.bytes = nil, nil, 0
+	w.held, w.entries, w.bars, w.bytes = nil, nil, nil, 0
 	w.lastSeq, w.floor, w.complete, w.loaded = 0, 0, false, false
 	w.state = natsbus.StreamState{}
 }
@@ -320,13 +383,21 @@ func (w *recentWindow) ensureLoaded(ctx context.Context) bool {
 	if n := len(msgs); n > 0 {
 		readTo = msgs[n-1].Seq
 	}
-	live := w.entries
+	liveHeld, liveEntries := w.held, w.entries
 	w.r.bytes.Add(-w.bytes)
-	w.entries, w.bars, w.bytes = nil, nil, 0
+	w.held, w.entries, w.bars, w.bytes = nil, nil, nil, 0
+	for _, m := range msgs {
+		w.held = append(w.held, heldMsg{m.Seq, m.Time.UnixNano()})
+	}
+	for _, h := range liveHeld {
+		if h.seq > readTo {
+			w.held = append(w.held, h)
+		}
+	}
 	for _, e := range loaded {
 		w.addLocked(e)
 	}
-	for _, e := range live {
+	for _, e := range liveEntries {
 		if e.msg.Seq > readTo {
 			w.addLocked(e)
 		}
@@ -363,8 +434,14 @@ func (w *recentWindow) stateLocked() natsbus.StreamState {
 	return st
 }
 
+// coversLocked reports whether the window holds every message of its
+// channel after since.
 func (w *recentWindow) coversLocked(since uint64) bool {
-	return w.loaded && (w.complete || since >= w.floor) && since <= w.stateLocked().LastSeq
+	if !w.loaded || w.state.StreamLimited {
+		return false
+	}
+	w.expireLocked(time.Now())
+	return (w.complete || since >= w.floor) && since <= w.stateLocked().LastSeq
 }
 
 // after returns the held entries with a seq above since, oldest first, and

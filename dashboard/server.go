@@ -50,7 +50,9 @@ type Server struct {
 	chatRate userRates
 	presence *presenceLoop
 	presSub  natsbus.Subscription
-	chat     *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
+	// streamSub tells the recent windows of purges and deletes (recent.go).
+	streamSub natsbus.Subscription
+	chat      *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
 
 	shutdownOnce sync.Once
 	closing      atomic.Bool
@@ -92,6 +94,15 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	up.chat = s.chat
 	up.recent = &recentWindows{ctx: s.ctx, up: up, perChannel: cfg.ReplayWindow, budget: int64(cfg.ReplayWindowBytes)}
 	up.recent.reader, _ = bus.(recentReader) // none: every resume reads the Bus
+	if w, ok := bus.(streamWatcher); ok && up.recent.reader != nil {
+		// Windows must see purges and deletes; without the watch, none.
+		if s.streamSub, err = w.WatchStreamChanges(up.recent.streamChanged); err != nil {
+			s.log.Warn("stream changes not watched; resumes read JetStream", "err", err)
+			up.recent.reader = nil
+		}
+	} else {
+		up.recent.reader = nil
+	}
 	s.hub = hub.New(up, hub.Config{
 		QueueBytes: cfg.QueueBytes,
 		OnPresence: s.presence.changed,
@@ -179,6 +190,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		go func() { // ends once the last tracked goroutine has
 			s.tracked.wait()
 			s.hub.WaitUpstreamsStopped()
+			if s.streamSub != nil {
+				_ = s.streamSub.Unsubscribe()
+			}
 			if s.presSub != nil {
 				_ = s.presSub.Unsubscribe()
 			}

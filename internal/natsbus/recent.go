@@ -14,6 +14,13 @@ type StreamState struct {
 	FirstSeq uint64 // first retained seq (0 when the stream never held one)
 	LastSeq  uint64 // last seq the stream stored
 	Epoch    string // the stream's creation time; changes when it is recreated
+
+	// What retention removes on its own (no API request tells of it):
+	MaxAge        time.Duration // messages older than this (0: no age limit)
+	MaxPerSubject int64         // a subject's oldest beyond this many (0: no limit)
+	// StreamLimited: the stream also drops messages by its total count or
+	// size, which no one subject's view can follow.
+	StreamLimited bool
 }
 
 // Recovered reports whether a resume after since reads every message the
@@ -26,9 +33,12 @@ func (st StreamState) Recovered(since uint64) bool {
 
 func stateOf(info *jetstream.StreamInfo) StreamState {
 	return StreamState{
-		FirstSeq: info.State.FirstSeq,
-		LastSeq:  info.State.LastSeq,
-		Epoch:    info.Created.UTC().Format(time.RFC3339Nano),
+		FirstSeq:      info.State.FirstSeq,
+		LastSeq:       info.State.LastSeq,
+		Epoch:         info.Created.UTC().Format(time.RFC3339Nano),
+		MaxAge:        info.Config.MaxAge,
+		MaxPerSubject: max(info.Config.MaxMsgsPerSubject, 0),
+		StreamLimited: info.Config.MaxMsgs > 0 || info.Config.MaxBytes > 0,
 	}
 }
 
