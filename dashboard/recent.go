@@ -15,7 +15,7 @@ import (
 
 // Recent windows: resumes from memory. For every persisted channel this
 // gateway carries as a topic of its own (a literal chat.<room>,
-// candle.<SYM>, alert.<SYM> or user.<name>; not wildcards), the upstream
+// candle.<SYM> or alert.<SYM>; not wildcards, not user.<name>), the upstream
 // keeps the channel's newest messages — candles compacted to the last
 // version of each bar, as a candle replay sends them. The window is loaded
 // from JetStream once, by the first resume on the topic (one read per
@@ -80,9 +80,13 @@ type recentWindows struct {
 	m  map[string]*recentWindow
 }
 
-// windowed reports whether a topic on pattern keeps a recent window.
+// windowed reports whether a topic on pattern keeps a recent window: a
+// literal persisted channel that many clients share. Not user.<name>: one
+// user's notifications have one reader, so a window would cost a load per
+// user and save little.
 func windowed(pattern string) bool {
-	return protocol.Persisted(protocol.Kind(pattern)) && !protocol.IsWildcard(pattern)
+	kind := protocol.Kind(pattern)
+	return protocol.Persisted(kind) && kind != protocol.KindUser && !protocol.IsWildcard(pattern)
 }
 
 // open starts a window for channel (nil when the gateway keeps none for
@@ -110,6 +114,9 @@ func (r *recentWindows) close(channel string, w *recentWindow) {
 		delete(r.m, channel)
 	}
 	r.mu.Unlock()
+	w.mu.Lock()
+	w.closed = true // a callback still in flight adds nothing
+	w.mu.Unlock()
 	w.reset()
 }
 
@@ -194,6 +201,7 @@ type recentWindow struct {
 	loaded   bool
 	loading  chan struct{} // closed when the load in progress ends
 	gen      uint64        // bumped by reset: a load begun before is void
+	closed   bool          // the topic closed: the window holds nothing more
 }
 
 // add records a live message; ev is its encoding, nil when it was refused.
@@ -204,8 +212,8 @@ func (w *recentWindow) add(m natsbus.Msg, ev *hub.Event) {
 	e := w.r.entry(m, ev)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if m.Seq <= w.lastSeq {
-		return // already held (a load read it first)
+	if w.closed || m.Seq <= w.lastSeq {
+		return // closed, or already held (a load read it first)
 	}
 	w.lastSeq = m.Seq
 	w.held = append(w.held, heldMsg{m.Seq, m.Time.UnixNano()})
@@ -335,9 +343,9 @@ func (w *recentWindow) reset() {
 // resume that asks meanwhile) and reports whether it is loaded.
 func (w *recentWindow) ensureLoaded(ctx context.Context) bool {
 	w.mu.Lock()
-	if w.loaded {
+	if w.loaded || w.closed {
 		w.mu.Unlock()
-		return true
+		return w.loaded
 	}
 	if ch := w.loading; ch != nil {
 		w.mu.Unlock()
