@@ -31,10 +31,10 @@ import (
 // delivered. It follows the stream's retention: it holds no more messages
 // than the stream keeps per subject and drops those older than the
 // stream's max age (raising floor, so older resumes go to JetStream); a
-// stream that also drops by total count or size is not windowed. A purge,
-// message delete or stream delete/create/update (natsbus.
-// WatchStreamChanges) empties the windows of that stream, which load again
-// on the next resume. Its recovered is the stream rule (natsbus.
+// stream that also drops by total count or size is not windowed. A message
+// deleted from the stream is dropped from its window; a purge or a stream
+// delete/create/update (natsbus.WatchStreamChanges) empties the windows of
+// that stream, which load again on the next resume. Its recovered is the stream rule (natsbus.
 // StreamState) on the state read when it loaded, with the last seq raised
 // to the newest delivered since: true when the window holds every message
 // of the channel after since (a retention drop on another channel of the
@@ -61,7 +61,7 @@ var _ recentReader = (*natsbus.Bus)(nil)
 
 // streamWatcher tells of requests that removed stored messages.
 type streamWatcher interface {
-	WatchStreamChanges(fn func(stream string)) (natsbus.Subscription, error)
+	WatchStreamChanges(fn func(stream string, seq uint64)) (natsbus.Subscription, error)
 }
 
 var _ streamWatcher = (*natsbus.Bus)(nil)
@@ -135,14 +135,27 @@ func (r *recentWindows) get(channel string) *recentWindow {
 func (r *recentWindows) invalidate() { r.resetWhere(func(*recentWindow) bool { return true }) }
 
 // streamChanged forgets what the windows of stream hold (messages were
-// removed from it, or it was replaced).
-func (r *recentWindows) streamChanged(stream string) {
-	r.resetWhere(func(w *recentWindow) bool { return w.stream == stream })
+// removed from it, or it was replaced), or, when seq is set, the one
+// message deleted.
+func (r *recentWindows) streamChanged(stream string, seq uint64) {
+	for _, w := range r.where(func(w *recentWindow) bool { return w.stream == stream }) {
+		if seq > 0 {
+			w.deleted(seq)
+		} else {
+			w.reset()
+		}
+	}
 }
 
 func (r *recentWindows) resetWhere(match func(*recentWindow) bool) {
+	for _, w := range r.where(match) {
+		w.reset()
+	}
+}
+
+func (r *recentWindows) where(match func(*recentWindow) bool) []*recentWindow {
 	if r == nil {
-		return
+		return nil
 	}
 	r.mu.Lock()
 	ws := make([]*recentWindow, 0, len(r.m))
@@ -152,9 +165,7 @@ func (r *recentWindows) resetWhere(match func(*recentWindow) bool) {
 		}
 	}
 	r.mu.Unlock()
-	for _, w := range ws {
-		w.reset()
-	}
+	return ws
 }
 
 // recentEntry is one held message.
@@ -270,15 +281,7 @@ func (w *recentWindow) addLocked(e *recentEntry) {
 }
 
 func (w *recentWindow) indexLocked(seq uint64) (int, bool) {
-	return slices.BinarySearchFunc(w.entries, seq, func(e *recentEntry, s uint64) int {
-		switch {
-		case e.msg.Seq < s:
-			return -1
-		case e.msg.Seq > s:
-			return 1
-		}
-		return 0
-	})
+	return slices.BinarySearchFunc(w.entries, seq, func(e *recentEntry, s uint64) int { return cmpSeq(e.msg.Seq, s) })
 }
 
 func (w *recentWindow) dropLocked(i int) {
@@ -337,6 +340,30 @@ func (w *recentWindow) reset() {
 	w.held, w.entries, w.bars, w.bytes = nil, nil, nil, 0
 	w.lastSeq, w.floor, w.complete, w.loaded = 0, 0, false, false
 	w.state = natsbus.StreamState{}
+}
+
+// deleted forgets the message seq, which was deleted from the stream (a
+// chat message a moderator deleted is erased so; a replay then puts its
+// stand-in in its place, from memory as from JetStream).
+func (w *recentWindow) deleted(seq uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if i, found := slices.BinarySearchFunc(w.held, seq, func(h heldMsg, s uint64) int { return cmpSeq(h.seq, s) }); found {
+		w.held = slices.Delete(w.held, i, i+1)
+	}
+	if i, found := w.indexLocked(seq); found {
+		w.dropLocked(i)
+	}
+}
+
+func cmpSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }
 
 // ensureLoaded loads the window once (one JetStream read, shared by every

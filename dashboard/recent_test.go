@@ -226,11 +226,15 @@ func TestRecentWindowFollowsRetention(t *testing.T) {
 	}
 
 	// A purge or delete on the stream empties its windows.
-	r.streamChanged(protocol.StreamChat)
+	r.streamChanged(protocol.StreamChat, 0)
 	if _, _, ok := w.after(ctx, 1); !ok || f.calls.Load() != 1 {
 		t.Fatal("a change to another stream emptied the window")
 	}
-	r.streamChanged(protocol.StreamAlerts)
+	r.streamChanged(protocol.StreamAlerts, 4) // one message deleted
+	if entries, _, ok := w.after(ctx, 1); !ok || !slices.Equal(seqsOf(entries), []uint64{2, 3, 5}) || f.calls.Load() != 1 {
+		t.Fatalf("after a message delete: after(1) = %v, %v; want 2, 3, 5 without a read", seqsOf(entries), ok)
+	}
+	r.streamChanged(protocol.StreamAlerts, 0)
 	if r.bytes.Load() != 0 {
 		t.Fatalf("%d bytes accounted after the reset, want 0", r.bytes.Load())
 	}

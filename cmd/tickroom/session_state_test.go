@@ -225,16 +225,58 @@ func TestResumeFromRecentWindow(t *testing.T) {
 		c.close()
 	}
 
+	// An edit and a delete after the window loaded: a resume from memory
+	// shows the message edited, the deleted one without its text, and
+	// both amendments' events, as a replay from JetStream does.
+	a.mustOK(a.request(map[string]any{"op": "edit", "channel": "chat.lobby", "seq": seqs[6], "data": map[string]any{"text": "edited"}}))
+	a.mustOK(a.request(map[string]any{"op": "delete", "channel": "chat.lobby", "seq": seqs[7]}))
+	replayed := func(c *wsClient, since uint64) map[uint64]string {
+		t.Helper()
+		c.mustOK(c.request(map[string]any{"op": "subscribe", "channel": "chat.lobby", "since": since}))
+		c.nextID++
+		c.send(map[string]any{"op": "ping", "id": c.nextID})
+		out := map[uint64]string{}
+		for {
+			m := c.next()
+			if m.isReply() && string(m.ID) == fmt.Sprint(c.nextID) {
+				return out
+			}
+			if m.Channel == "chat.lobby" && m.Seq > 0 {
+				out[m.Seq] = m.Event + " " + string(m.Data)
+			}
+		}
+	}
+	e1 := dial(t, n, "e1", dialOpts{})
+	e1.welcome()
+	before := calls.Load()
+	mem := replayed(e1, seqs[5])
+	_ = nc.Flush()
+	if d := calls.Load() - before; d > 1 {
+		t.Fatalf("resume after an edit: %d JetStream API calls (%s), want at most 1", d, called())
+	}
+	e2 := dial(t, n, "e2", dialOpts{})
+	e2.welcome()
+	fromJS := replayed(e2, seqs[0]) // older than the window
+	if len(mem) != 4 || !strings.Contains(mem[seqs[6]], `"edited":true`) || !strings.Contains(mem[seqs[7]], `"deleted":true`) ||
+		strings.Contains(mem[seqs[7]], `"text"`) {
+		t.Fatalf("replay from memory after an edit and a delete: %v", mem)
+	}
+	for seq, ev := range mem {
+		if fromJS[seq] != ev {
+			t.Fatalf("seq %d from memory %s, from JetStream %s", seq, ev, fromJS[seq])
+		}
+	}
+
 	// Older than the window: read from JetStream, with the same answer.
 	c := dial(t, n, "b3", dialOpts{})
 	c.welcome()
-	before := calls.Load()
+	before = calls.Load()
 	old, replay := resume(c, "chat.lobby", seqs[0])
 	if calls.Load() == before {
 		t.Error("a since older than the window cost no JetStream call")
 	}
-	if !*old.Recovered || !slices.Equal(replay, seqs[1:]) {
-		t.Fatalf("since older than the window: %+v %v, want recovered and %v", old, replay, seqs[1:])
+	if !*old.Recovered || len(replay) != 7+2 || !slices.Equal(replay[:7], seqs[1:]) {
+		t.Fatalf("since older than the window: %+v %v, want recovered and %v then the edit and delete", old, replay, seqs[1:])
 	}
 	// Ahead of the stream (a seq of another epoch): not recovered.
 	d := dial(t, n, "b4", dialOpts{})

@@ -51,8 +51,12 @@ func TestRecentAndState(t *testing.T) {
 func TestWatchStreamChanges(t *testing.T) {
 	_, b := newEmbedded(t)
 	ctx := ctxT(t)
-	got := make(chan string, 16)
-	sub, err := b.WatchStreamChanges(func(stream string) { got <- stream })
+	type change struct {
+		stream string
+		seq    uint64
+	}
+	got := make(chan change, 16)
+	sub, err := b.WatchStreamChanges(func(stream string, seq uint64) { got <- change{stream, seq} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +68,12 @@ func TestWatchStreamChanges(t *testing.T) {
 	if _, err := b.State(ctx, "chat.lobby"); err != nil {
 		t.Fatal(err)
 	}
-	expect := func(what string) {
+	expect := func(what string, seq uint64) {
 		t.Helper()
 		select {
-		case s := <-got:
-			if s != streamChat {
-				t.Fatalf("%s: told %q, want %s", what, s, streamChat)
+		case c := <-got:
+			if c.stream != streamChat || c.seq != seq {
+				t.Fatalf("%s: told %+v, want %s seq %d", what, c, streamChat, seq)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: not told", what)
@@ -82,21 +86,21 @@ func TestWatchStreamChanges(t *testing.T) {
 	if err := st.DeleteMsg(ctx, seq); err != nil {
 		t.Fatal(err)
 	}
-	expect("message delete")
+	expect("message delete", seq)
 	if err := st.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
-	expect("purge")
+	expect("purge", 0)
 	if err := b.js.DeleteStream(ctx, streamChat); err != nil {
 		t.Fatal(err)
 	}
-	expect("stream delete")
+	expect("stream delete", 0)
 	select {
-	case s := <-got:
-		t.Fatalf("told %q for a read or consumer create", s)
+	case c := <-got:
+		t.Fatalf("told %+v for a read or consumer create", c)
 	default:
 	}
-	if stream := changedStream([]byte(`{"subject":"$JS.API.STREAM.PURGE.CHAT"`)); stream != "" {
+	if stream, _ := changedStream([]byte(`{"subject":"$JS.API.STREAM.PURGE.CHAT"`)); stream != "" {
 		t.Fatalf("a truncated advisory told %q", stream)
 	}
 }

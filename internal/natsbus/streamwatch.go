@@ -14,9 +14,11 @@ const auditSubject = "$JS.EVENT.ADVISORY.API"
 
 // changeAPIs are the API requests that change what a stream holds other
 // than a publish or its own retention limits.
+const msgDeleteAPI = "$JS.API.STREAM.MSG.DELETE."
+
 var changeAPIs = []string{
 	"$JS.API.STREAM.PURGE.",
-	"$JS.API.STREAM.MSG.DELETE.",
+	msgDeleteAPI,
 	"$JS.API.STREAM.DELETE.",
 	"$JS.API.STREAM.CREATE.",
 	"$JS.API.STREAM.UPDATE.",
@@ -24,12 +26,13 @@ var changeAPIs = []string{
 
 // WatchStreamChanges calls fn with the name of a tickroom stream each time
 // a JetStream API request of this account may have removed messages from
-// it or replaced it: a purge, a message delete, the stream's delete,
+// it or replaced it: a purge, a message delete (then seq is the deleted
+// message's; otherwise 0: anything may have changed), the stream's delete,
 // create or update (limits). It reads the server's API audit advisories,
 // which come after the request's response, so what fn does next already
 // sees the change. fn runs on the subscription's goroutine, serially.
 // Messages removed by the stream's own limits (age, count) are not told.
-func (b *Bus) WatchStreamChanges(fn func(stream string)) (Subscription, error) {
+func (b *Bus) WatchStreamChanges(fn func(stream string, seq uint64)) (Subscription, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed // while NATS is away nats.go subscribes on reconnect
 	}
@@ -38,16 +41,16 @@ func (b *Bus) WatchStreamChanges(fn func(stream string)) (Subscription, error) {
 		known[protocol.StreamOf(k)] = true
 	}
 	return b.subscribeCore(auditSubject, func(m Msg) {
-		stream := changedStream(m.Data)
+		stream, seq := changedStream(m.Data)
 		if known[stream] {
-			fn(stream)
+			fn(stream, seq)
 		}
 	}, fromCore)
 }
 
 // changedStream is the stream an audit advisory says a change API request
-// was made on, or "".
-func changedStream(adv []byte) string {
+// was made on, or "", and for a message delete the message's seq.
+func changedStream(adv []byte) (string, uint64) {
 	hit := false
 	for _, api := range changeAPIs {
 		if bytes.Contains(adv, []byte(api)) {
@@ -56,18 +59,31 @@ func changedStream(adv []byte) string {
 		}
 	}
 	if !hit {
-		return "" // most advisories: consumer creates, infos
+		return "", 0 // most advisories: consumer creates, infos
 	}
 	var a struct {
 		Subject string `json:"subject"`
+		Request string `json:"request"`
 	}
 	if json.Unmarshal(adv, &a) != nil {
-		return ""
+		return "", 0
 	}
 	for _, api := range changeAPIs {
-		if name, ok := strings.CutPrefix(a.Subject, api); ok && name != "" && !strings.Contains(name, ".") {
-			return name
+		name, ok := strings.CutPrefix(a.Subject, api)
+		if !ok || name == "" || strings.Contains(name, ".") {
+			continue
 		}
+		var seq uint64
+		if api == msgDeleteAPI {
+			var req struct {
+				Seq uint64 `json:"seq"`
+			}
+			if json.Unmarshal([]byte(a.Request), &req) != nil {
+				req.Seq = 0 // unknown: treat as any change
+			}
+			seq = req.Seq
+		}
+		return name, seq
 	}
-	return ""
+	return "", 0
 }
