@@ -36,13 +36,6 @@ type Config struct {
 	ReplayWindow      int
 	ReplayWindowBytes int
 
-	// WriteDelay is the ceiling of a connection writer's coalescing delay.
-	// The delay adapts: zero while the writer keeps up (the first event
-	// after a quiet spell goes at once), growing up to WriteDelay while
-	// events keep queueing during writes, so more of them share a frame.
-	// 0 disables it.
-	WriteDelay time.Duration
-
 	ChatRate       float64 // chat publishes per second per user; default 5
 	ChatBurst      int     // default 10
 	SubscribeRate  float64 // subscribes per second per connection; default 20
@@ -128,7 +121,7 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		ChatRate: c.ChatRate, ChatBurst: c.ChatBurst, SubscribeRate: c.SubscribeRate, SubscribeBurst: c.SubscribeBurst,
 		QueueBytes: c.QueueBytes, ReplayWindow: c.ReplayWindow, ReplayWindowBytes: c.ReplayWindowBytes,
 	}
-	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat), config.CheckWriteDelay(c.WriteDelay)}
+	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat)}
 	if c.MaxPayloadBytes < 0 {
 		errs = append(errs, errors.New("max payload bytes must not be negative"))
 	}

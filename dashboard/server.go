@@ -53,6 +53,7 @@ type Server struct {
 	// streamSub tells the recent windows of purges and deletes (recent.go).
 	streamSub natsbus.Subscription
 	chat      *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
+	flushes   *flushPool
 
 	shutdownOnce sync.Once
 	closing      atomic.Bool
@@ -119,6 +120,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 			up.recent.invalidate()
 		}
 	})
+	s.flushes = newFlushPool(defaultFlushWorkers(), flushStuckAfter, flushIdleAfter)
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
 	s.tracked.Go(s.pingLoop)
@@ -189,6 +191,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() { // ends once the last tracked goroutine has
 			s.tracked.wait()
+			s.flushes.close() // every session ended: no flush is left to start
 			s.hub.WaitUpstreamsStopped()
 			if s.streamSub != nil {
 				_ = s.streamSub.Unsubscribe()

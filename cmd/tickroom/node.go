@@ -156,7 +156,6 @@ func (n *Node) start(ctx context.Context) (err error) {
 		Dev:                 cfg.Dev,
 		AllowedOrigins:      cfg.AllowedOrigins,
 		Heartbeat:           cfg.HeartbeatInterval,
-		WriteDelay:          cfg.WriteDelay,
 		MaxConnections:      cfg.Limits.MaxConnections,
 		MaxConnectionsPerIP: cfg.Limits.MaxConnectionsPerIP,
 		MaxSubscriptions:    cfg.Limits.MaxSubscriptions,

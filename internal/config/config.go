@@ -39,7 +39,6 @@ type Config struct {
 	// only; "*" allows any origin.
 	AllowedOrigins    []string
 	HeartbeatInterval time.Duration // WebSocket ping interval (20s)
-	WriteDelay        time.Duration // ceiling of a writer's adaptive coalescing delay (5ms); 0 off
 	SessionTTL        time.Duration // dev session lifetime (24h)
 	JWT               JWT
 	Limits            Limits
@@ -114,7 +113,6 @@ func Default() Config {
 		Node:              defaultNode(os.Hostname),
 		Dev:               true,
 		HeartbeatInterval: 20 * time.Second,
-		WriteDelay:        5 * time.Millisecond,
 		SessionTTL:        24 * time.Hour,
 		JWT:               JWT{Skew: 30 * time.Second},
 		Limits: Limits{
@@ -209,9 +207,6 @@ func (c *Config) Validate() error {
 		if err := checkOrigin(o); err != nil {
 			bad("origins", "%q: %v", o, err)
 		}
-	}
-	if err := CheckWriteDelay(c.WriteDelay); err != nil {
-		errs = append(errs, err)
 	}
 	if err := CheckHeartbeat(c.HeartbeatInterval); err != nil {
 		errs = append(errs, err)
@@ -432,7 +427,6 @@ func ParseRoomRules(items []string) ([]RoomRule, error) {
 const (
 	MinHeartbeat  = 10 * time.Millisecond
 	MaxHeartbeat  = time.Hour
-	MaxWriteDelay = time.Second
 	MinFrameBytes = 1024
 )
 
@@ -440,14 +434,6 @@ const (
 func CheckHeartbeat(d time.Duration) error {
 	if d < MinHeartbeat || d > MaxHeartbeat {
 		return &FieldError{Field: "heartbeat", Msg: fmt.Sprintf("%v: want between 10ms and 1h", d)}
-	}
-	return nil
-}
-
-// CheckWriteDelay checks the writer's coalescing ceiling.
-func CheckWriteDelay(d time.Duration) error {
-	if d < 0 || d > MaxWriteDelay {
-		return &FieldError{Field: "write-delay", Msg: fmt.Sprintf("%v: want between 0 and %v", d, MaxWriteDelay)}
 	}
 	return nil
 }

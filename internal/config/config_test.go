@@ -285,6 +285,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "unknown yaml key", yaml: "addr: ':1'\nmax-con: 5\n", want: []string{"line 2", `unknown key "max-con"`, `did you mean "max-conns"`}},
 		{name: "unknown yaml key far", yaml: "zzzzzzzz: 1\n", want: []string{`unknown key "zzzzzzzz"`}},
 		{name: "config in yaml", yaml: "config: other.yaml\n", want: []string{`unknown key "config"`}},
+		{name: "removed yaml key", yaml: "write-delay: 5ms\n", want: []string{`unknown key "write-delay"`, "removed: connection writers now coalesce by taking turns"}},
 		{name: "nested yaml key", yaml: "jwt:\n  issuer: x\n", want: []string{`unknown key "jwt"`}},
 		{name: "repeated key", yaml: "addr: ':1'\naddr: ':2'\n", want: []string{`"addr" repeated`}},
 		{name: "map value", yaml: "addr: {a: 1}\n", want: []string{"addr", "single value"}},
