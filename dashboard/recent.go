@@ -240,7 +240,10 @@ func (r *recentWindows) entry(m natsbus.Msg, ev *hub.Event) *recentEntry {
 	e := &recentEntry{msg: m, size: int64(len(m.Subject) + len(m.Data) + len(m.Stamp) + len(m.Event) + recentEntryOverhead)}
 	switch protocol.Kind(m.Subject) {
 	case protocol.KindChat:
-		return e // encoded when replayed (edits and deletes change it)
+		// Encoded when replayed (edits and deletes change it); its frame
+		// is counted now, at about the size of the stored message.
+		e.size += int64(len(m.Data) + len(m.Subject) + 96)
+		return e
 	case protocol.KindCandle:
 		start, err := protocol.ValidatePayload(m.Subject, m.Data)
 		if err != nil {
