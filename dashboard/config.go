@@ -29,6 +29,12 @@ type Config struct {
 	MaxChatBytes        int // largest stored chat message; default 4 KiB
 	MaxPayloadBytes     int // largest producer message; default 64 KiB
 	QueueBytes          int // per-connection outbound bound; default 1 MiB
+	// ReplayWindow is how many of a carried persisted channel's newest
+	// messages (candles: bars) the gateway holds for resumes from memory;
+	// ReplayWindowBytes bounds all of them together (recent.go). Defaults
+	// 500 and 64 MiB.
+	ReplayWindow      int
+	ReplayWindowBytes int
 
 	ChatRate       float64 // chat publishes per second per user; default 5
 	ChatBurst      int     // default 10
@@ -87,6 +93,8 @@ func (c *Config) setDefaults() {
 	def(&c.MaxChatBytes, d.Limits.MaxChatBytes)
 	def(&c.MaxPayloadBytes, 64<<10)
 	def(&c.QueueBytes, d.Limits.QueueBytes)
+	def(&c.ReplayWindow, d.Limits.ReplayWindow)
+	def(&c.ReplayWindowBytes, d.Limits.ReplayWindowBytes)
 	def(&c.ChatBurst, d.Limits.ChatBurst)
 	def(&c.SubscribeBurst, d.Limits.SubscribeBurst)
 	if c.ChatRate == 0 {
@@ -111,7 +119,7 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
 		MaxSubscriptions: c.MaxSubscriptions, MaxFrameBytes: c.MaxFrameBytes, MaxChatBytes: c.MaxChatBytes,
 		ChatRate: c.ChatRate, ChatBurst: c.ChatBurst, SubscribeRate: c.SubscribeRate, SubscribeBurst: c.SubscribeBurst,
-		QueueBytes: c.QueueBytes,
+		QueueBytes: c.QueueBytes, ReplayWindow: c.ReplayWindow, ReplayWindowBytes: c.ReplayWindowBytes,
 	}
 	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat)}
 	if c.MaxPayloadBytes < 0 {

@@ -162,6 +162,8 @@ func (n *Node) start(ctx context.Context) (err error) {
 		MaxFrameBytes:       cfg.Limits.MaxFrameBytes,
 		MaxChatBytes:        cfg.Limits.MaxChatBytes,
 		QueueBytes:          cfg.Limits.QueueBytes,
+		ReplayWindow:        cfg.Limits.ReplayWindow,
+		ReplayWindowBytes:   cfg.Limits.ReplayWindowBytes,
 		ChatRate:            cfg.Limits.ChatRate,
 		ChatBurst:           cfg.Limits.ChatBurst,
 		SubscribeRate:       cfg.Limits.SubscribeRate,

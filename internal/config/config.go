@@ -97,6 +97,11 @@ type Limits struct {
 	SubscribeRate       float64 // subscribes per second per connection (20)
 	SubscribeBurst      int     // subscribe burst per connection (100)
 	QueueBytes          int     // outbound queue per connection (1 MiB)
+	// ReplayWindow and ReplayWindowBytes bound the recent messages a
+	// gateway holds per carried persisted channel (candles: bars) so that
+	// resumes are replayed from memory (500), and in all (64 MiB).
+	ReplayWindow      int
+	ReplayWindowBytes int
 }
 
 // Default returns the built-in defaults: the all-in-one dev setup.
@@ -121,6 +126,8 @@ func Default() Config {
 			SubscribeRate:       20,
 			SubscribeBurst:      100,
 			QueueBytes:          1 << 20,
+			ReplayWindow:        500,
+			ReplayWindowBytes:   64 << 20,
 		},
 		ProxyHeader: "X-Forwarded-For",
 		Replicas:    1,
@@ -452,6 +459,8 @@ func (l Limits) problems() []error {
 	positive("chat-burst", l.ChatBurst)
 	positive("subscribe-burst", l.SubscribeBurst)
 	positive("queue-bytes", l.QueueBytes)
+	positive("replay-window", l.ReplayWindow)
+	positive("replay-window-bytes", l.ReplayWindowBytes)
 	rate := func(field string, v float64) {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 			bad(field, "%v: must be a finite number > 0", v)

@@ -397,6 +397,8 @@ func TestValidate(t *testing.T) {
 		{"subscribe-burst", func(c *Config) { c.Limits.SubscribeBurst = 0 }},
 		{"queue-bytes", func(c *Config) { c.Limits.QueueBytes = 0 }},
 		{"queue-bytes", func(c *Config) { c.Limits.QueueBytes = c.Limits.MaxFrameBytes - 1 }},
+		{"replay-window", func(c *Config) { c.Limits.ReplayWindow = 0 }},
+		{"replay-window-bytes", func(c *Config) { c.Limits.ReplayWindowBytes = -1 }},
 		{"tls-key", func(c *Config) { c.TLSCert = "cert.pem" }},
 		{"tls-cert", func(c *Config) { c.TLSKey = "key.pem" }},
 		{"replicas", func(c *Config) { c.Replicas = 0 }},

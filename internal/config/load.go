@@ -62,6 +62,8 @@ var options = []option{
 	{"subscribe-rate", "subscribes per second per connection", func(c *Config) any { return &c.Limits.SubscribeRate }},
 	{"subscribe-burst", "subscribe burst per connection", func(c *Config) any { return &c.Limits.SubscribeBurst }},
 	{"queue-bytes", "outbound queue per connection in bytes (overflow: ticks conflated, chat closes with 4000)", func(c *Config) any { return &c.Limits.QueueBytes }},
+	{"replay-window", "newest messages (candles: bars) held in memory per carried chat room, candle or alert channel; a resume within them costs JetStream nothing", func(c *Config) any { return &c.Limits.ReplayWindow }},
+	{"replay-window-bytes", "memory bound of all replay windows together, in bytes; the oldest held messages go first", func(c *Config) any { return &c.Limits.ReplayWindowBytes }},
 	{"room-read", `restrict reading channels: PATTERN=NAME,NAME,@ROLE (repeatable; e.g. chat.desk=ana,bob,@trader); unlisted channels are open`, func(c *Config) any { return &c.RoomRead }},
 	{"room-write", `restrict publishing to chat channels: PATTERN=NAME,@ROLE (repeatable; "chat.news=" allows nobody)`, func(c *Config) any { return &c.RoomWrite }},
 	{"trusted-proxies", "reverse proxies (IPs or CIDRs, comma-separated) trusted to name the client in proxy-header; empty = use the TCP peer", func(c *Config) any { return &c.TrustedProxies }},
