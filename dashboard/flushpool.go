@@ -74,6 +74,10 @@ const (
 	// flushStuckAfter is how long one turn may take before the worker
 	// counts as stuck on a slow peer and another may run in its place.
 	flushStuckAfter = 20 * time.Millisecond
+	// flushYieldAfter is how long a worker takes turns before it yields.
+	flushYieldAfter = time.Millisecond
+	// flushQueuePerWorker: see allowedLocked.
+	flushQueuePerWorker = 256
 )
 
 func newFlushPool(limit int, stuckAfter, idleAfter time.Duration) *flushPool {
@@ -105,10 +109,15 @@ func (p *flushPool) run(job flushJob) {
 // enqueueLocked hands job to a parked worker when one may run, starts a
 // new one when none is parked, or else queues it.
 func (p *flushPool) enqueueLocked(job flushJob) {
-	if p.running-p.stuck >= p.limit {
+	if p.running-p.stuck >= p.allowedLocked() {
 		p.queue = append(p.queue, job)
 		return
 	}
+	p.startLocked(job)
+}
+
+// startLocked gives job to a parked worker, or a new one.
+func (p *flushPool) startLocked(job flushJob) {
 	p.running++
 	if n := len(p.parked); n > 0 {
 		wk := p.parked[n-1]
@@ -124,6 +133,15 @@ func (p *flushPool) enqueueLocked(job flushJob) {
 	go p.serve(wk)
 }
 
+// allowedLocked is how many workers may run, stuck ones not counted: the
+// limit, plus one per flushQueuePerWorker writers waiting in line. Under a
+// reconnect storm thousands of handshakes are runnable beside the workers
+// and the scheduler gives each goroutine its turn, so a long line needs
+// more workers to get the writers their share of the core.
+func (p *flushPool) allowedLocked() int {
+	return p.limit + (len(p.queue)-p.head)/flushQueuePerWorker
+}
+
 func runAlone(job flushJob) {
 	for job.step() {
 	}
@@ -134,15 +152,25 @@ func runAlone(job flushJob) {
 func (p *flushPool) serve(wk *flushWorker) {
 	defer p.workers.Done()
 	for job := range wk.work {
+		slice := time.Now()
 		for job != nil {
-			wk.busy.Store(time.Now().UnixNano())
+			start := time.Now()
+			wk.busy.Store(start.UnixNano())
 			more := job.step()
 			wk.busy.Store(0)
 			if !more {
 				job.finished()
 			}
-			// Let the publish path and the hub run before the next turn.
-			runtime.Gosched()
+			// Let the publish path and the hub run once this worker has
+			// had the core for flushYieldAfter. Not after every turn: a
+			// yielded goroutine waits behind everything runnable, and
+			// during a reconnect storm that is thousands of handshakes, so
+			// yielding per turn starved the writers (resumes took 9 s
+			// instead of 5).
+			if start.Sub(slice) >= flushYieldAfter {
+				runtime.Gosched()
+				slice = time.Now()
+			}
 			job = p.next(wk, job, more)
 		}
 	}
@@ -160,7 +188,7 @@ func (p *flushPool) next(wk *flushWorker, job flushJob, more bool) flushJob {
 			p.queue = append(p.queue, job)
 		}
 	}
-	if p.head < len(p.queue) && !p.closed && p.running-p.stuck <= p.limit {
+	if p.head < len(p.queue) && !p.closed && p.running-p.stuck <= p.allowedLocked() {
 		job := p.queue[p.head]
 		p.queue[p.head] = nil
 		p.head++
@@ -206,11 +234,11 @@ func (p *flushPool) tick(now time.Time) {
 		}
 	}
 	p.stuck = stuck
-	for p.head < len(p.queue) && p.running-p.stuck < p.limit {
+	for p.head < len(p.queue) && p.running-p.stuck < p.allowedLocked() {
 		job := p.queue[p.head]
 		p.queue[p.head] = nil
 		p.head++
-		p.enqueueLocked(job)
+		p.startLocked(job)
 	}
 	if p.head == len(p.queue) {
 		p.queue, p.head = p.queue[:0], 0

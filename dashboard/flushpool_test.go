@@ -161,3 +161,32 @@ func BenchmarkFlushPoolTurn(b *testing.B) {
 		wg.Wait()
 	}
 }
+
+// A long line gets more workers (allowedLocked); handing them the line
+// must not requeue what it takes.
+func TestFlushPoolLongLineGetsMoreWorkers(t *testing.T) {
+	p := newFlushPool(1, 10*time.Millisecond, time.Minute)
+	defer p.close()
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	var running, most atomic.Int32
+	const n = 3 * flushQueuePerWorker
+	wg.Add(n)
+	for range n {
+		p.run(&testJob{turns: 1, done: &wg, run: func(int) {
+			r := running.Add(1)
+			for m := most.Load(); r > m && !most.CompareAndSwap(m, r); m = most.Load() {
+			}
+			<-release
+			running.Add(-1)
+		}})
+	}
+	waitFor(t, "a long line got no extra worker", 5*time.Second, func() bool { return most.Load() >= 3 })
+	close(release)
+	wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if left := len(p.queue) - p.head; left != 0 {
+		t.Fatalf("%d jobs still in line after all finished", left)
+	}
+}
