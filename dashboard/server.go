@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
@@ -51,6 +52,8 @@ type Server struct {
 	presence *presenceLoop
 	presSub  natsbus.Subscription
 	chat     *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
+
+	upgrader websocket.FastHTTPUpgrader // checkUpgrade's WebSocket handshake
 
 	shutdownOnce sync.Once
 	closing      atomic.Bool
@@ -101,6 +104,7 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	}
 	s.presSub = sub
 	bus.OnStatus(s.feedStatusChanged)
+	s.upgrader = newUpgrader()
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
 	s.tracked.Go(s.pingLoop)
