@@ -154,7 +154,7 @@ func handleOffStack(ss *Session, frame []byte) {
 		defer close(done)
 		defer func() {
 			if r := recover(); r != nil { // a panic must not kill the process
-				ss.log.Error("panic handling a request", "panic", r)
+				ss.logger().Error("panic handling a request", "panic", r)
 				ss.close(protocol.CloseInternal, "internal error")
 			}
 		}()
