@@ -16,6 +16,13 @@ import (
 // Cookie carrying the session token.
 const sessionCookie = "tickroom_session"
 
+// wsReadBuffer is each connection's read buffer, kept for its life. Client
+// frames are small JSON requests (a subscribe is ~60 bytes); a frame that
+// does not fit is read through it in pieces, up to -max-frame-bytes. It
+// must hold a whole control frame (125 bytes of payload), which the
+// library reads in one piece.
+const wsReadBuffer = 256
+
 // newUpgrader is the WebSocket handshake checkUpgrade performs. It is
 // fasthttp/websocket's own, not gofiber/contrib/websocket's: contrib copies
 // every request header, cookie, query argument and local into five maps
@@ -27,7 +34,7 @@ func newUpgrader() websocket.FastHTTPUpgrader {
 	return websocket.FastHTTPUpgrader{
 		Subprotocols:   []string{protocol.Subprotocol},
 		CheckOrigin:    func(*fasthttp.RequestCtx) bool { return true }, // checkUpgrade answered a foreign origin with 403
-		ReadBufferSize: 1024,
+		ReadBufferSize: wsReadBuffer,
 		// A whole batch frame in one buffer, so it leaves in one write(2)
 		// rather than in 1 KiB fragments; pooled, so idle sockets hold none.
 		WriteBufferSize: maxOutFrame + 64,

@@ -229,3 +229,52 @@ func TestUpgradeLargeRequestHeader(t *testing.T) {
 		t.Fatalf("8 KB request header: %v (%v), want 431", err, statusOf(resp))
 	}
 }
+
+// The read buffer is small; what the protocol reads still reads: a frame
+// of exactly the frame limit is answered, one byte more closes 1009, and a
+// ping with the largest control payload is answered with the same payload.
+func TestReadFramesUpToTheLimit(t *testing.T) {
+	s := testServer(t, newFakeBus(), nil)
+	addr := serveTest(t, s)
+	limit := s.cfg.MaxFrameBytes
+
+	ws := dialWS(t, addr, nil)
+	readUntil(t, ws, `"welcome"`)
+	payload := strings.Repeat("p", 125)
+	pong := make(chan string, 1)
+	ws.SetPongHandler(func(data string) error { pong <- data; return nil })
+	if err := ws.WriteControl(websocket.PingMessage, []byte(payload), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	head := `{"op":"ping","id":9`
+	exact := head + strings.Repeat(" ", limit-len(head)-1) + "}"
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(exact)); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, ws, `"id":9`) // reading also runs the pong handler
+	select {
+	case got := <-pong:
+		if got != payload {
+			t.Fatalf("pong payload %d bytes, want the ping's 125", len(got))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong for a 125-byte ping")
+	}
+
+	over := dialWS(t, addr, nil)
+	readUntil(t, over, `"welcome"`)
+	if err := over.WriteMessage(websocket.TextMessage, []byte(exact+" ")); err != nil {
+		t.Fatal(err)
+	}
+	_ = over.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := over.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, protocol.CloseTooLarge) {
+			t.Fatalf("a frame one byte over the limit: %v, want close %d", err, protocol.CloseTooLarge)
+		}
+		break
+	}
+}
