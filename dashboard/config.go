@@ -29,13 +29,12 @@ type Config struct {
 	MaxChatBytes        int // largest stored chat message; default 4 KiB
 	MaxPayloadBytes     int // largest producer message; default 64 KiB
 	QueueBytes          int // per-connection outbound bound; default 1 MiB
-
-	// WriteDelay is the ceiling of a connection writer's coalescing delay.
-	// The delay adapts: zero while the writer keeps up (the first event
-	// after a quiet spell goes at once), growing up to WriteDelay while
-	// events keep queueing during writes, so more of them share a frame.
-	// 0 disables it.
-	WriteDelay time.Duration
+	// ReplayWindow is how many of a carried persisted channel's newest
+	// messages (candles: bars) the gateway holds for resumes from memory;
+	// ReplayWindowBytes bounds all of them together (recent.go). Defaults
+	// 500 and 64 MiB.
+	ReplayWindow      int
+	ReplayWindowBytes int
 
 	ChatRate       float64 // chat publishes per second per user; default 5
 	ChatBurst      int     // default 10
@@ -94,6 +93,8 @@ func (c *Config) setDefaults() {
 	def(&c.MaxChatBytes, d.Limits.MaxChatBytes)
 	def(&c.MaxPayloadBytes, 64<<10)
 	def(&c.QueueBytes, d.Limits.QueueBytes)
+	def(&c.ReplayWindow, d.Limits.ReplayWindow)
+	def(&c.ReplayWindowBytes, d.Limits.ReplayWindowBytes)
 	def(&c.ChatBurst, d.Limits.ChatBurst)
 	def(&c.SubscribeBurst, d.Limits.SubscribeBurst)
 	if c.ChatRate == 0 {
@@ -118,9 +119,9 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		MaxConnections: c.MaxConnections, MaxConnectionsPerIP: c.MaxConnectionsPerIP,
 		MaxSubscriptions: c.MaxSubscriptions, MaxFrameBytes: c.MaxFrameBytes, MaxChatBytes: c.MaxChatBytes,
 		ChatRate: c.ChatRate, ChatBurst: c.ChatBurst, SubscribeRate: c.SubscribeRate, SubscribeBurst: c.SubscribeBurst,
-		QueueBytes: c.QueueBytes,
+		QueueBytes: c.QueueBytes, ReplayWindow: c.ReplayWindow, ReplayWindowBytes: c.ReplayWindowBytes,
 	}
-	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat), config.CheckWriteDelay(c.WriteDelay)}
+	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat)}
 	if c.MaxPayloadBytes < 0 {
 		errs = append(errs, errors.New("max payload bytes must not be negative"))
 	}

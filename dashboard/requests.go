@@ -142,6 +142,9 @@ func (ss *Session) subscribeChannel(ctx context.Context, channel string, since *
 			}
 		} else {
 			start.Backfill = func(ctx context.Context, out *hub.Replay) error {
+				if entries, _, ok := s.up.recent.get(channel).after(ctx, *since); ok {
+					return s.replayRecent(ctx, out, channel, *since, entries) // from memory (recent.go)
+				}
 				_, err := s.chat.replay(ctx, channel, *since, func(m natsbus.Msg) error { // with erased messages' stand-ins (chaterase.go)
 					ev, err := s.upstreamEncode(m)
 					if err != nil {
@@ -185,6 +188,18 @@ func (ss *Session) subscribeChannel(ctx context.Context, channel string, since *
 // and a chart needs only the final one. The subscription then resumes after
 // the highest seq read.
 func (s *Server) replayCandles(ctx context.Context, out *hub.Replay, pattern string, since uint64) error {
+	if entries, last, ok := s.up.recent.get(pattern).after(ctx, since); ok {
+		// The window holds the bars already compacted, in seq order.
+		for _, e := range entries {
+			if ev := s.up.recentEvent(e); ev != nil {
+				if err := out.Send(ev); err != nil {
+					return err
+				}
+			}
+		}
+		out.SkipTo(last)
+		return nil
+	}
 	type key struct {
 		channel string
 		start   int64
@@ -226,6 +241,39 @@ func (s *Server) replayCandles(ctx context.Context, out *hub.Replay, pattern str
 		}
 	}
 	out.SkipTo(last)
+	return nil
+}
+
+// replayRecent replays a window's entries after since (recent.go) the way
+// chatOps.replay replays JetStream's: in seq order, invalid messages
+// skipped, and in a chat room the stand-ins of erased messages in their
+// places (chaterase.go) — a stand-in goes before each held message with a
+// greater seq, and only once a message follows it, as there.
+func (s *Server) replayRecent(ctx context.Context, out *hub.Replay, channel string, since uint64, entries []*recentEntry) error {
+	var ins []natsbus.Msg
+	if protocol.Kind(channel) == protocol.KindChat && len(entries) > 0 {
+		s.chat.waitSynced(ctx)
+		ins = s.chat.standIns(channel, since, ^uint64(0))
+	}
+	next, prev := 0, since
+	for _, e := range entries {
+		for next < len(ins) && ins[next].Seq < e.msg.Seq {
+			if ins[next].Seq > prev {
+				if ev, err := s.upstreamEncode(ins[next]); err == nil {
+					if err := out.Send(ev); err != nil {
+						return err
+					}
+				}
+			}
+			next++
+		}
+		prev = e.msg.Seq
+		if ev := s.up.recentEvent(e); ev != nil {
+			if err := out.Send(ev); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -30,10 +30,14 @@ func (o resumeOutcome) appendTo(reply []byte) []byte {
 	return append(reply, '}')
 }
 
-// resumeOutcome asks the stream behind channel whether a resume after since
-// is complete. When NATS cannot tell, the reply goes without the fields
-// and the replay itself decides (a failed replay closes with 1013).
+// resumeOutcome tells whether a resume after since is complete: from the
+// channel's recent window when it holds everything after since (recent.go),
+// else from the stream. When NATS cannot tell, the reply goes without the
+// fields and the replay itself decides (a failed replay closes with 1013).
 func (s *Server) resumeOutcome(ctx context.Context, channel string, since uint64) resumeOutcome {
+	if st, ok := s.up.recent.get(channel).resumeState(ctx, since); ok {
+		return resumeOutcome{Known: true, Recovered: st.Recovered(since), Epoch: st.Epoch}
+	}
 	recovered, epoch, err := s.bus.ResumeInfo(ctx, channel, since)
 	if err != nil {
 		s.log.Debug("resume info unavailable", "channel", channel, "err", err)

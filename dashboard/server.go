@@ -51,7 +51,10 @@ type Server struct {
 	chatRate userRates
 	presence *presenceLoop
 	presSub  natsbus.Subscription
-	chat     *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
+	// streamSub tells the recent windows of purges and deletes (recent.go).
+	streamSub natsbus.Subscription
+	chat      *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
+	flushes   *flushPool
 
 	upgrader websocket.FastHTTPUpgrader // checkUpgrade's WebSocket handshake
 
@@ -93,6 +96,17 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	s.up = up
 	s.chat = newChatOps(s)
 	up.chat = s.chat
+	up.recent = &recentWindows{ctx: s.ctx, up: up, perChannel: cfg.ReplayWindow, budget: int64(cfg.ReplayWindowBytes)}
+	up.recent.reader, _ = bus.(recentReader) // none: every resume reads the Bus
+	if w, ok := bus.(streamWatcher); ok && up.recent.reader != nil {
+		// Windows must see purges and deletes; without the watch, none.
+		if s.streamSub, err = w.WatchStreamChanges(up.recent.streamChanged); err != nil {
+			s.log.Warn("stream changes not watched; resumes read JetStream", "err", err)
+			up.recent.reader = nil
+		}
+	} else {
+		up.recent.reader = nil
+	}
 	s.hub = hub.New(up, hub.Config{
 		QueueBytes: cfg.QueueBytes,
 		OnPresence: s.presence.changed,
@@ -104,6 +118,12 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	}
 	s.presSub = sub
 	bus.OnStatus(s.feedStatusChanged)
+	bus.OnStatus(func(ready bool) { // the streams may come back as other incarnations
+		if !ready {
+			up.recent.invalidate()
+		}
+	})
+	s.flushes = newFlushPool(defaultFlushWorkers(), flushStuckAfter, flushIdleAfter)
 	s.upgrader = newUpgrader()
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
@@ -175,7 +195,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() { // ends once the last tracked goroutine has
 			s.tracked.wait()
+			s.flushes.close() // every session ended: no flush is left to start
 			s.hub.WaitUpstreamsStopped()
+			if s.streamSub != nil {
+				_ = s.streamSub.Unsubscribe()
+			}
 			if s.presSub != nil {
 				_ = s.presSub.Unsubscribe()
 			}

@@ -86,7 +86,7 @@ func (ss *Session) start(t Transport) {
 			client.Close(protocol.ClosePolicy, "session expired; sign in again")
 		})
 	}
-	ss.w = newWriter(t, client, s.metrics, s.cfg.WriteDelay)
+	ss.w = newWriter(t, client, s.metrics, s.flushes)
 	s.registry.add(client, ss.ip, ss.w.ping)
 	ss.w.start()
 }

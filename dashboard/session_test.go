@@ -158,6 +158,7 @@ var _ Transport = (*fakeTransport)(nil)
 
 func (t *fakeTransport) Name() string                     { return "fake" }
 func (t *fakeTransport) SetWriteDeadline(time.Time) error { return nil }
+func (t *fakeTransport) CutWrite()                        {}
 
 func (t *fakeTransport) WriteBatch(batch []*hub.Event) (int, int, error) {
 	t.gate.Lock()
@@ -330,7 +331,7 @@ func TestSessionSubscribeOrder(t *testing.T) {
 // one batch — not one write per event.
 func TestSessionBatches(t *testing.T) {
 	bus := newFakeBus()
-	s := testServer(t, bus, func(c *Config) { c.WriteDelay = 5 * time.Millisecond })
+	s := testServer(t, bus, nil)
 	ss, tr := openTestSession(t, s, auth.Identity{User: "ana"})
 	defer ss.end()
 	ss.handleFrame([]byte(`{"op":"subscribe","id":1,"channel":"chat.lobby"}`))

@@ -21,6 +21,7 @@ type upstream struct {
 	metrics *metrics
 	log     *lograte.Limiter // invalid producer messages: one line per interval
 	last    lastCaches       // last values of the open last-value topics
+	recent  *recentWindows   // recent messages of the open persisted topics (recent.go)
 	chat    *chatOps         // chat stamps and edits (chatops.go)
 }
 
@@ -35,13 +36,19 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 	if carriesLastValues(pattern) {
 		cache = u.last.open(pattern)
 	}
+	window := u.recent.open(pattern) // nil unless a literal persisted channel
 	sub, err := u.bus.SubscribeLive(pattern, func(m natsbus.Msg) {
 		received := time.Now()
 		ev, err := u.encode(m)
 		if err != nil {
+			window.add(m, nil) // its seq is seen; a replay skips it too
 			u.reject(m.Subject, err)
 			return
 		}
+		// Held before it is delivered: a resume that registers meanwhile
+		// finds it in the window or in its held live events (or both:
+		// the hub drops the duplicate by seq), never in neither.
+		window.add(m, ev)
 		u.metrics.eventIn(protocol.Kind(ev.Channel))
 		ev.Received = received.UnixNano()
 		if cache != nil {
@@ -57,6 +64,9 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 		roomClosed()
 		if cache != nil {
 			u.last.close(pattern, cache)
+		}
+		if window != nil {
+			u.recent.close(pattern, window)
 		}
 		return nil, err
 	}
@@ -74,6 +84,9 @@ func (u *upstream) Subscribe(pattern string, deliver func(*hub.Event)) (func(), 
 		roomClosed()
 		if cache != nil {
 			u.last.close(pattern, cache)
+		}
+		if window != nil {
+			u.recent.close(pattern, window)
 		}
 	}, nil
 }

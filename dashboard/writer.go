@@ -13,42 +13,36 @@ import (
 // long is dropped rather than holding its writer.
 const writeWait = 10 * time.Second
 
-// minCoalesce is the first step of the adaptive coalescing delay.
-const minCoalesce = 500 * time.Microsecond
-
 // writer is a session's only writer, the same for every transport. It runs
-// on demand: a goroutine exists only while there is something to write
-// (events, a ping, the close), so an idle connection parks none. It
-// batches (everything queued goes out in as few frames as fit), coalesces
-// (while it is behind, it waits a little before the next drain so more
-// events share a frame; the wait grows while the queue keeps refilling and
-// drops to zero when it runs empty, so the first event after a quiet spell
-// is not delayed), sets one write deadline per batch, sends pings and, at
-// the end, the close.
+// on demand, in turns on the server's flush pool (flushpool.go), so an idle
+// connection holds no goroutine. A turn batches (everything queued goes
+// out in as few frames as fit); a writer that still has events after its
+// turn goes back in line, which is how events coalesce under load. It
+// renews the write deadline only when half of it is used (arm), sends
+// pings and, at the end, the close.
 //
 // Concurrency: wake and ping may be called from any goroutine (wake is the
-// hub's OnWake hook, called under the client's lock). Flush goroutines
-// never overlap: writing is the token. done is closed by the flush that
-// ended the connection; after it nothing writes to the transport again.
+// hub's OnWake hook, called under the client's lock). Turns never overlap:
+// writing is the token. done is closed by the turn that ended the
+// connection; after it nothing writes to the transport again.
 type writer struct {
-	t        Transport
-	client   *hub.Client
-	metrics  *metrics
-	maxDelay time.Duration // the coalescing delay's ceiling (Config.WriteDelay)
+	t       Transport
+	client  *hub.Client
+	metrics *metrics
+	pool    *flushPool // runs the turns; nil: a goroutine per flush
 
-	writing atomic.Bool // a flush goroutine runs; stays true once the connection ended
+	writing atomic.Bool // a turn runs or waits; stays true once the connection ended
 	pingDue atomic.Bool
-	flushes sync.WaitGroup // flush goroutines; the session waits for them
+	flushes sync.WaitGroup // flushes in progress; the session waits for them
 	done    chan struct{}
 
-	// Flush goroutine only (one at a time).
-	batch []*hub.Event
-	delay time.Duration
-	timer *time.Timer
+	// The turn's goroutine only (one at a time).
+	batch    []*hub.Event
+	deadline time.Time // the write deadline set (arm)
 }
 
-func newWriter(t Transport, client *hub.Client, m *metrics, maxDelay time.Duration) *writer {
-	return &writer{t: t, client: client, metrics: m, maxDelay: maxDelay, done: make(chan struct{})}
+func newWriter(t Transport, client *hub.Client, m *metrics, pool *flushPool) *writer {
+	return &writer{t: t, client: client, metrics: m, pool: pool, done: make(chan struct{})}
 }
 
 // start hooks the writer to its client and looks once for anything queued
@@ -60,26 +54,27 @@ func (w *writer) start() {
 	w.client.OnWake(w.wake)
 	// A slow consumer's writer is usually stuck writing to a peer that does
 	// not read: expire the write so its resources go now, not in writeWait.
-	w.client.OnSlowConsumer(func() { _ = w.t.SetWriteDeadline(time.Now()) })
+	w.client.OnSlowConsumer(w.t.CutWrite)
 	w.wake()
 }
 
 // stop waits until the connection has ended (the client must be closed)
-// and every flush goroutine has returned.
+// and every flush has finished.
 func (w *writer) stop() {
 	<-w.done
 	w.flushes.Done()
 	w.flushes.Wait()
 }
 
-// wake starts a flush goroutine unless one is running.
+// wake gives the writer a turn unless it has one.
 func (w *writer) wake() {
 	if w.writing.CompareAndSwap(false, true) {
 		w.flushes.Add(1)
-		go func() {
-			defer w.flushes.Done()
-			w.flush()
-		}()
+		if w.pool != nil {
+			w.pool.run(w)
+		} else {
+			go runAlone(w)
+		}
 	}
 }
 
@@ -89,26 +84,34 @@ func (w *writer) ping() {
 	w.wake()
 }
 
-// flush writes until there is nothing left, then exits — unless the
-// connection ended, in which case it leaves writing set so no flush starts
-// again.
-func (w *writer) flush() {
-	for {
-		if w.flushOnce() {
-			return
-		}
-		w.writing.Store(false)
-		// A wake that came while we were finishing saw writing set and
-		// left: look again before leaving, so nothing is stranded.
-		n, _ := w.client.Queued()
-		if n == 0 && !w.pingDue.Load() && w.client.Reason() == nil {
-			return
-		}
-		if !w.writing.CompareAndSwap(false, true) {
-			return // another flush took over
-		}
+// step is one turn (flushJob): it writes what is due and reports whether
+// the writer still has something to write. If so it keeps the token and
+// goes back in line; what queues meanwhile shares its next frame. Once the
+// connection ended it leaves writing set, so no turn starts again.
+func (w *writer) step() (more bool) {
+	if w.flushOnce() {
+		return false
 	}
+	if w.due() {
+		return true
+	}
+	w.writing.Store(false)
+	// A wake that came while we were finishing saw writing set and left:
+	// look again before leaving, so nothing is stranded.
+	if !w.due() {
+		return false
+	}
+	return w.writing.CompareAndSwap(false, true) // or another turn took over
 }
+
+// due: events queued, a ping asked for, or the client closed.
+func (w *writer) due() bool {
+	n, _ := w.client.Queued()
+	return n > 0 || w.pingDue.Load() || w.client.Reason() != nil
+}
+
+// finished ends a flush (flushJob): the session's stop waits for it.
+func (w *writer) finished() { w.flushes.Done() }
 
 // flushOnce writes what is due: the close (then it reports ended), a
 // ping, and the queued events.
@@ -120,7 +123,7 @@ func (w *writer) flushOnce() (ended bool) {
 	default:
 	}
 	if w.pingDue.Swap(false) {
-		_ = w.t.SetWriteDeadline(time.Now().Add(writeWait))
+		w.arm()
 		if err := w.t.Ping(); err != nil {
 			w.broken()
 			return true
@@ -128,7 +131,6 @@ func (w *writer) flushOnce() (ended bool) {
 	}
 	w.batch = w.client.Drain(w.batch[:0])
 	if len(w.batch) == 0 {
-		w.delay = 0
 		return false
 	}
 	err := w.write(w.batch)
@@ -137,15 +139,28 @@ func (w *writer) flushOnce() (ended bool) {
 		w.broken()
 		return true
 	}
-	w.coalesce()
 	return false
 }
 
-// write sends one batch under one deadline.
+// arm makes sure the writes that follow have at least writeWait/2 left
+// before their deadline, renewing it to writeWait only when less is left:
+// a deadline costs a runtime timer update, so a busy connection renews it
+// every few seconds rather than once per batch. A peer that does not read
+// is dropped after between writeWait/2 and writeWait.
+func (w *writer) arm() {
+	now := time.Now()
+	if w.deadline.Sub(now) > writeWait/2 {
+		return
+	}
+	w.deadline = now.Add(writeWait)
+	_ = w.t.SetWriteDeadline(w.deadline)
+}
+
+// write sends one batch.
 func (w *writer) write(batch []*hub.Event) error {
-	_ = w.t.SetWriteDeadline(time.Now().Add(writeWait))
-	// A slow consumer's hook expired the deadline to cut a stuck write
-	// short; the line above must not give the next frame 10s again.
+	w.arm()
+	// A slow consumer's hook cut the writes short (CutWrite); stop here
+	// rather than start frames that can only fail.
 	if r := w.client.Reason(); r != nil && r.Code == protocol.CloseSlowConsumer {
 		return errSlowConsumer
 	}
@@ -159,31 +174,6 @@ func (w *writer) write(batch []*hub.Event) error {
 	return err
 }
 
-// coalesce runs after a write. If events queued up while it wrote, the
-// writer is behind: it waits before draining again so the next frame
-// carries more, and waits longer each time it is still behind (up to
-// maxDelay). An empty queue resets the wait: the next event goes at once.
-func (w *writer) coalesce() {
-	if w.maxDelay <= 0 {
-		return
-	}
-	if n, _ := w.client.Queued(); n == 0 {
-		w.delay = 0
-		return
-	}
-	w.delay = min(max(2*w.delay, minCoalesce), w.maxDelay)
-	if w.timer == nil {
-		w.timer = time.NewTimer(w.delay)
-	} else {
-		w.timer.Reset(w.delay)
-	}
-	select {
-	case <-w.timer.C:
-	case <-w.client.Done():
-		w.timer.Stop()
-	}
-}
-
 // finish writes the end of a closed client: what is already queued
 // (replies, last events) unless it was too slow to read them, then the
 // reason.
@@ -195,7 +185,8 @@ func (w *writer) finish() {
 			clear(batch)
 		}
 	}
-	_ = w.t.SetWriteDeadline(time.Now().Add(time.Second))
+	w.deadline = time.Now().Add(time.Second)
+	_ = w.t.SetWriteDeadline(w.deadline)
 	w.t.Close(r)
 	close(w.done)
 }

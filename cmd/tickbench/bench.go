@@ -29,6 +29,7 @@ type bench struct {
 	delivered atomic.Uint64 // stamped messages/ticks received by subscribers
 	other     atomic.Uint64 // any other line received by subscribers
 	lat       Hist
+	ackLat    Hist // broadcast: publish → the server's reply (stored and acknowledged)
 
 	closing   atomic.Bool // set before tickbench closes its connections
 	dropMu    sync.Mutex
@@ -368,6 +369,9 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 		// sent, 0 until then: its seqs and stamps both grow, so a reply id
 		// ≥ first answers a measured publish.
 		first atomic.Uint64
+		// sentAt: send time (unix ns) of each publish awaiting its reply.
+		mu     sync.Mutex
+		sentAt map[uint64]int64
 	}
 	pubs := make([]*publisher, np)
 	pconns := make([]*conn, 0, np)
@@ -377,7 +381,7 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("publisher: %w", err)
 		}
-		p := &publisher{c: c}
+		p := &publisher{c: c, sentAt: map[uint64]int64{}}
 		pubs[i] = p
 		pconns = append(pconns, c)
 		b.startReader(c, func(_ int64, line []byte) {
@@ -394,8 +398,15 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 				return
 			}
 			id, _ := replyID(line)
+			p.mu.Lock()
+			at, ok := p.sentAt[id]
+			delete(p.sentAt, id)
+			p.mu.Unlock()
 			if f := p.first.Load(); f == 0 || id < f {
 				return // a warm-up publish
+			}
+			if ok {
+				b.ackLat.Record(time.Now().UnixNano() - at)
 			}
 			if good {
 				acked.Add(1)
@@ -429,6 +440,11 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 				measured := ns >= from.Load()
 				if measured && p.first.Load() == 0 {
 					p.first.Store(k)
+				}
+				if acks {
+					p.mu.Lock()
+					p.sentAt[k] = ns
+					p.mu.Unlock()
 				}
 				if p.c.write(buf) == nil {
 					if measured {
@@ -493,6 +509,9 @@ func (b *bench) broadcast(ctx context.Context) (*Result, error) {
 		r.LossPct = round(100-r.DeliveredPct, 2)
 	}
 	r.Latency = b.lat.Snapshot().Summary()
+	if acks && b.ackLat.Count() > 0 {
+		r.AckLatency = b.ackLat.Snapshot().Summary()
+	}
 	cpu.finish(r)
 	b.setDrops(r)
 	return r, nil

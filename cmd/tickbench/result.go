@@ -51,10 +51,13 @@ type Result struct {
 	OfSentPct float64  `json:"delivered_of_sent_pct,omitempty"`
 	LossPct   float64  `json:"loss_pct,omitempty"`
 	DrainSec  float64  `json:"drain_s,omitempty"`
-	Latency   *Latency `json:"latency,omitempty"`  // publish → receipt (broadcast), connect+subscribe (churn)
-	TickAge   *Latency `json:"tick_age,omitempty"` // market
-	Dropped   uint64   `json:"dropped,omitempty"`  // connections the server closed during the run
-	DropCodes string   `json:"drop_codes,omitempty"`
+	Latency   *Latency `json:"latency,omitempty"` // publish → receipt (broadcast), connect+subscribe (churn)
+	// AckLatency: broadcast, publish → the server's reply (for tickroom:
+	// stored in JetStream and acknowledged), measured publishes only.
+	AckLatency *Latency `json:"ack_latency,omitempty"`
+	TickAge    *Latency `json:"tick_age,omitempty"` // market
+	Dropped    uint64   `json:"dropped,omitempty"`  // connections the server closed during the run
+	DropCodes  string   `json:"drop_codes,omitempty"`
 
 	// market
 	Symbols   int     `json:"symbols,omitempty"`
@@ -117,6 +120,9 @@ func (r *Result) writeTable(w io.Writer) {
 		row("delivered of sent", "%.2f%% (of every message sent × subscribers, acknowledged or not)", r.OfSentPct)
 		row("delivered/s", "%.0f", r.DeliveredPS)
 		writeLatency(row, "latency", r.Latency)
+		if r.AckLatency != nil {
+			writeLatency(row, "publish → reply", r.AckLatency)
+		}
 	case "market":
 		row("offered", "%d symbols × %.0f tps × %d clients = %.0f events/s", r.Symbols, r.TPS, r.N, r.OfferedPS)
 		row("delivered", "%d (%.0f/s; %.1f%% of offered, the rest conflated)", r.Delivered, r.DeliveredPS, r.InWindowPct)

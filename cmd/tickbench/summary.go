@@ -79,6 +79,9 @@ func summarize(path string, w io.Writer) error {
 			if lat != nil {
 				add(sr.Label, "capacity: p99 ms", lat.P99)
 			}
+			if r.AckLatency != nil {
+				add(sr.Label, "capacity: publish → reply p99 ms", r.AckLatency.P99)
+			}
 			add(sr.Label, "capacity: deliveries per server CPU-s", r.PerCPUSec)
 			add(sr.Label, "capacity: server CPU %", r.ServerCPUPct)
 			add(sr.Label, "capacity: tickbench CPU %", r.ClientCPUPct)
@@ -105,6 +108,9 @@ func summarize(path string, w io.Writer) error {
 			add(r.Label, "delivered of sent %", r.OfSentPct)
 			if r.Latency != nil {
 				add(r.Label, "p99 ms", r.Latency.P99)
+			}
+			if r.AckLatency != nil {
+				add(r.Label, "publish → reply p99 ms", r.AckLatency.P99)
 			}
 			if r.TickAge != nil {
 				add(r.Label, "tick age p99 ms", r.TickAge.P99)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -118,5 +120,168 @@ func TestSubscribeRecoveredAndEpoch(t *testing.T) {
 	d.welcome()
 	if r := d.mustOK(d.request(map[string]any{"op": "subscribe", "channel": "chat.lobby"})); strings.Contains(string(r.Raw), "recovered") {
 		t.Fatalf("subscribe without since carries resume fields: %s", r.Raw)
+	}
+}
+
+// A reconnecting page (market.*, candle.<SYM> with since:0, chat.lobby with
+// since) whose since is inside the gateway's recent window of each channel
+// is resumed from memory: at most one JetStream API call (the chat room's
+// read position), with the same reply fields and the same replay as a
+// resume read from JetStream. A since older than the window, or ahead of
+// the stream, is answered from JetStream as before.
+func TestResumeFromRecentWindow(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.ReplayWindow = 5
+	n := startNode(t, cfg)
+	nc := n.natsConnForTest()
+	for k := range 3 {
+		bar := fmt.Sprintf(`{"symbol":"AAPL","interval":"1m","start":"2026-12-01T10:0%d:00Z","open":1,"high":2,"low":0.5,"close":1.5,"volume":%d}`, k, k)
+		if _, err := nc.Request("candle.AAPL", []byte(bar), waitFor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := dial(t, n, "ana", dialOpts{})
+	a.welcome()
+	var seqs []uint64
+	for i := range 8 {
+		seqs = append(seqs, a.publish("chat.lobby", fmt.Sprint("m", i), fmt.Sprint("rw", i)))
+	}
+
+	type resumed struct {
+		Recovered *bool  `json:"recovered"`
+		Epoch     string `json:"epoch"`
+	}
+	// resume subscribes c to channel after since and returns the reply's
+	// fields and the seqs replayed (up to a ping's reply, which comes
+	// after the replay: one session's requests are answered in order).
+	resume := func(c *wsClient, channel string, since uint64) (resumed, []uint64) {
+		t.Helper()
+		r := c.mustOK(c.request(map[string]any{"op": "subscribe", "channel": channel, "since": since}))
+		var out resumed
+		if err := json.Unmarshal(r.Raw, &out); err != nil || out.Recovered == nil || out.Epoch == "" {
+			t.Fatalf("%s since %d: reply %s, want recovered and epoch", channel, since, r.Raw)
+		}
+		c.nextID++
+		c.send(map[string]any{"op": "ping", "id": c.nextID})
+		var got []uint64
+		for {
+			m := c.next()
+			if m.isReply() && string(m.ID) == fmt.Sprint(c.nextID) {
+				return out, got
+			}
+			if m.Channel == channel && m.Seq > 0 {
+				got = append(got, m.Seq)
+			}
+		}
+	}
+	// The first page opens the topics and loads their windows.
+	first := dial(t, n, "first", dialOpts{})
+	first.welcome()
+	first.subscribe("market.*")
+	jsCandle, jsBars := resume(first, "candle.AAPL", 0)
+	jsChat, jsReplay := resume(first, "chat.lobby", seqs[2])
+	if !*jsChat.Recovered || !slices.Equal(jsReplay, seqs[3:]) || len(jsBars) != 3 {
+		t.Fatalf("first resume: %+v %v, bars %v; want recovered, %v and 3 bars", jsChat, jsReplay, jsBars, seqs[3:])
+	}
+
+	var calls atomic.Int64
+	var subjects sync.Map
+	sub, err := nc.Subscribe("$JS.API.>", func(m *nats.Msg) {
+		calls.Add(1)
+		subjects.Store(m.Subject, true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	called := func() string {
+		var s []string
+		subjects.Range(func(k, _ any) bool { s = append(s, k.(string)); return true })
+		return strings.Join(s, ", ")
+	}
+
+	// The window holds seqs[3:] (5 messages): since = the one before its
+	// oldest is the boundary still answered from memory.
+	for _, name := range []string{"b1", "b2"} {
+		c := dial(t, n, name, dialOpts{})
+		c.welcome()
+		before := calls.Load()
+		c.subscribe("market.*")
+		candle, bars := resume(c, "candle.AAPL", 0)
+		chat, replay := resume(c, "chat.lobby", seqs[3]-1)
+		_ = nc.Flush()
+		if d := calls.Load() - before; d > 1 {
+			t.Fatalf("%s: %d JetStream API calls (%s) to resume inside the windows, want at most 1", name, d, called())
+		}
+		if *candle.Recovered != *jsCandle.Recovered || candle.Epoch != jsCandle.Epoch || !slices.Equal(bars, jsBars) {
+			t.Fatalf("%s: candle resume %+v %v from memory, %+v %v from JetStream", name, candle, bars, jsCandle, jsBars)
+		}
+		if !*chat.Recovered || chat.Epoch != jsChat.Epoch || !slices.Equal(replay, seqs[3:]) {
+			t.Fatalf("%s: chat resume %+v %v, want recovered in %s and %v", name, chat, replay, jsChat.Epoch, seqs[3:])
+		}
+		c.close()
+	}
+
+	// An edit and a delete after the window loaded: a resume from memory
+	// shows the message edited, the deleted one without its text, and
+	// both amendments' events, as a replay from JetStream does.
+	a.mustOK(a.request(map[string]any{"op": "edit", "channel": "chat.lobby", "seq": seqs[6], "data": map[string]any{"text": "edited"}}))
+	a.mustOK(a.request(map[string]any{"op": "delete", "channel": "chat.lobby", "seq": seqs[7]}))
+	replayed := func(c *wsClient, since uint64) map[uint64]string {
+		t.Helper()
+		c.mustOK(c.request(map[string]any{"op": "subscribe", "channel": "chat.lobby", "since": since}))
+		c.nextID++
+		c.send(map[string]any{"op": "ping", "id": c.nextID})
+		out := map[uint64]string{}
+		for {
+			m := c.next()
+			if m.isReply() && string(m.ID) == fmt.Sprint(c.nextID) {
+				return out
+			}
+			if m.Channel == "chat.lobby" && m.Seq > 0 {
+				out[m.Seq] = m.Event + " " + string(m.Data)
+			}
+		}
+	}
+	e1 := dial(t, n, "e1", dialOpts{})
+	e1.welcome()
+	before := calls.Load()
+	mem := replayed(e1, seqs[5])
+	_ = nc.Flush()
+	if d := calls.Load() - before; d > 1 {
+		t.Fatalf("resume after an edit: %d JetStream API calls (%s), want at most 1", d, called())
+	}
+	e2 := dial(t, n, "e2", dialOpts{})
+	e2.welcome()
+	fromJS := replayed(e2, seqs[0]) // older than the window
+	if len(mem) != 4 || !strings.Contains(mem[seqs[6]], `"edited":true`) || !strings.Contains(mem[seqs[7]], `"deleted":true`) ||
+		strings.Contains(mem[seqs[7]], `"text"`) {
+		t.Fatalf("replay from memory after an edit and a delete: %v", mem)
+	}
+	for seq, ev := range mem {
+		if fromJS[seq] != ev {
+			t.Fatalf("seq %d from memory %s, from JetStream %s", seq, ev, fromJS[seq])
+		}
+	}
+
+	// Older than the window: read from JetStream, with the same answer.
+	c := dial(t, n, "b3", dialOpts{})
+	c.welcome()
+	before = calls.Load()
+	old, replay := resume(c, "chat.lobby", seqs[0])
+	if calls.Load() == before {
+		t.Error("a since older than the window cost no JetStream call")
+	}
+	if !*old.Recovered || len(replay) != 7+2 || !slices.Equal(replay[:7], seqs[1:]) {
+		t.Fatalf("since older than the window: %+v %v, want recovered and %v then the edit and delete", old, replay, seqs[1:])
+	}
+	// Ahead of the stream (a seq of another epoch): not recovered.
+	d := dial(t, n, "b4", dialOpts{})
+	d.welcome()
+	if ahead, replay := resume(d, "chat.lobby", seqs[7]+1000); *ahead.Recovered || len(replay) != 0 {
+		t.Fatalf("since ahead of the stream: %+v %v, want recovered=false and nothing", ahead, replay)
 	}
 }

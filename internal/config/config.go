@@ -39,7 +39,6 @@ type Config struct {
 	// only; "*" allows any origin.
 	AllowedOrigins    []string
 	HeartbeatInterval time.Duration // WebSocket ping interval (20s)
-	WriteDelay        time.Duration // ceiling of a writer's adaptive coalescing delay (5ms); 0 off
 	SessionTTL        time.Duration // dev session lifetime (24h)
 	JWT               JWT
 	Limits            Limits
@@ -98,6 +97,11 @@ type Limits struct {
 	SubscribeRate       float64 // subscribes per second per connection (20)
 	SubscribeBurst      int     // subscribe burst per connection (100)
 	QueueBytes          int     // outbound queue per connection (1 MiB)
+	// ReplayWindow and ReplayWindowBytes bound the recent messages a
+	// gateway holds per carried persisted channel (candles: bars) so that
+	// resumes are replayed from memory (500), and in all (64 MiB).
+	ReplayWindow      int
+	ReplayWindowBytes int
 }
 
 // Default returns the built-in defaults: the all-in-one dev setup.
@@ -109,7 +113,6 @@ func Default() Config {
 		Node:              defaultNode(os.Hostname),
 		Dev:               true,
 		HeartbeatInterval: 20 * time.Second,
-		WriteDelay:        5 * time.Millisecond,
 		SessionTTL:        24 * time.Hour,
 		JWT:               JWT{Skew: 30 * time.Second},
 		Limits: Limits{
@@ -123,6 +126,8 @@ func Default() Config {
 			SubscribeRate:       20,
 			SubscribeBurst:      100,
 			QueueBytes:          1 << 20,
+			ReplayWindow:        500,
+			ReplayWindowBytes:   64 << 20,
 		},
 		ProxyHeader: "X-Forwarded-For",
 		Replicas:    1,
@@ -202,9 +207,6 @@ func (c *Config) Validate() error {
 		if err := checkOrigin(o); err != nil {
 			bad("origins", "%q: %v", o, err)
 		}
-	}
-	if err := CheckWriteDelay(c.WriteDelay); err != nil {
-		errs = append(errs, err)
 	}
 	if err := CheckHeartbeat(c.HeartbeatInterval); err != nil {
 		errs = append(errs, err)
@@ -425,7 +427,6 @@ func ParseRoomRules(items []string) ([]RoomRule, error) {
 const (
 	MinHeartbeat  = 10 * time.Millisecond
 	MaxHeartbeat  = time.Hour
-	MaxWriteDelay = time.Second
 	MinFrameBytes = 1024
 )
 
@@ -433,14 +434,6 @@ const (
 func CheckHeartbeat(d time.Duration) error {
 	if d < MinHeartbeat || d > MaxHeartbeat {
 		return &FieldError{Field: "heartbeat", Msg: fmt.Sprintf("%v: want between 10ms and 1h", d)}
-	}
-	return nil
-}
-
-// CheckWriteDelay checks the writer's coalescing ceiling.
-func CheckWriteDelay(d time.Duration) error {
-	if d < 0 || d > MaxWriteDelay {
-		return &FieldError{Field: "write-delay", Msg: fmt.Sprintf("%v: want between 0 and %v", d, MaxWriteDelay)}
 	}
 	return nil
 }
@@ -466,6 +459,8 @@ func (l Limits) problems() []error {
 	positive("chat-burst", l.ChatBurst)
 	positive("subscribe-burst", l.SubscribeBurst)
 	positive("queue-bytes", l.QueueBytes)
+	positive("replay-window", l.ReplayWindow)
+	positive("replay-window-bytes", l.ReplayWindowBytes)
 	rate := func(field string, v float64) {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 			bad(field, "%v: must be a finite number > 0", v)

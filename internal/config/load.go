@@ -44,7 +44,6 @@ var options = []option{
 	{"dev", "dev mode: guests and sign-in by name", func(c *Config) any { return &c.Dev }},
 	{"origins", `allowed browser origins, comma-separated; empty = same-origin only, "*" = any`, func(c *Config) any { return &c.AllowedOrigins }},
 	{"heartbeat", "WebSocket ping interval; silent peers are closed after two", func(c *Config) any { return &c.HeartbeatInterval }},
-	{"write-delay", "ceiling of a connection writer's adaptive coalescing delay: zero while the writer keeps up, growing up to this while events queue during writes, so they share frames; 0 off", func(c *Config) any { return &c.WriteDelay }},
 	{"session-ttl", "dev session lifetime", func(c *Config) any { return &c.SessionTTL }},
 	{"jwt-hs256-secret", "identity provider HS256 secret, at least 32 bytes (prefer the environment to the command line)", func(c *Config) any { return &c.JWT.HS256Secret }},
 	{"jwt-public-key", "identity provider RS256/ES256 public key, PEM file", func(c *Config) any { return &c.JWT.PublicKeyFile }},
@@ -63,6 +62,8 @@ var options = []option{
 	{"subscribe-rate", "subscribes per second per connection", func(c *Config) any { return &c.Limits.SubscribeRate }},
 	{"subscribe-burst", "subscribe burst per connection", func(c *Config) any { return &c.Limits.SubscribeBurst }},
 	{"queue-bytes", "outbound queue per connection in bytes (overflow: ticks conflated, chat closes with 4000)", func(c *Config) any { return &c.Limits.QueueBytes }},
+	{"replay-window", "newest messages (candles: bars) held in memory per carried chat room, candle or alert channel; a resume within them costs JetStream nothing", func(c *Config) any { return &c.Limits.ReplayWindow }},
+	{"replay-window-bytes", "memory bound of all replay windows together, in bytes; the oldest held messages go first", func(c *Config) any { return &c.Limits.ReplayWindowBytes }},
 	{"room-read", `restrict reading channels: PATTERN=NAME,NAME,@ROLE (repeatable; e.g. chat.desk=ana,bob,@trader); unlisted channels are open`, func(c *Config) any { return &c.RoomRead }},
 	{"room-write", `restrict publishing to chat channels: PATTERN=NAME,@ROLE (repeatable; "chat.news=" allows nobody)`, func(c *Config) any { return &c.RoomWrite }},
 	{"trusted-proxies", "reverse proxies (IPs or CIDRs, comma-separated) trusted to name the client in proxy-header; empty = use the TCP peer", func(c *Config) any { return &c.TrustedProxies }},
@@ -376,6 +377,8 @@ func applyYAML(c *Config, data []byte) error {
 			msg := fmt.Sprintf("line %d: unknown key %q", k.Line, k.Value)
 			if k.Value == ConfigFlag {
 				msg += " (a config file cannot name another)"
+			} else if why, gone := removedKeys[k.Value]; gone {
+				msg += " (" + why + ")"
 			} else if s := suggest(k.Value); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
@@ -425,6 +428,12 @@ func setFromNode(c *Config, o option, v *yaml.Node) error {
 	default:
 		return errors.New("want a single value")
 	}
+}
+
+// removedKeys are settings that existed once, with what replaced them: a
+// configuration that still names one gets told why it fails.
+var removedKeys = map[string]string{
+	"write-delay": "removed: connection writers now coalesce by taking turns, with no delay to set (docs/operations.md)",
 }
 
 // suggest returns the known key closest to an unknown one, if close.

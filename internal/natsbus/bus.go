@@ -98,6 +98,7 @@ type Bus struct {
 
 	presence presenceView // presence.go: every gateway's snapshot, from a KV watch
 	buckets  bucketCache  // chatstore.go: key-value buckets opened so far
+	reads    readSlots    // readlimit.go: stored-message reads in flight
 
 	updated atomic.Bool // UpdateStreams has been applied
 	warnMu  sync.Mutex
@@ -121,6 +122,7 @@ func Connect(ctx context.Context, cfg Config) (*Bus, error) {
 		connClosed: make(chan struct{}),
 		subs:       make(map[*liveSub]struct{}),
 		warned:     make(map[string]string),
+		reads:      make(readSlots, maxReads),
 	}
 	var closedOnce sync.Once
 	opts := []nats.Option{

@@ -17,28 +17,41 @@ const historyMinWindow = 64
 // time. Each stored message is read at most once; a quiet room in a busy
 // stream costs a few extra round trips, not a full scan per page.
 func (b *Bus) History(ctx context.Context, subject string, before uint64, limit int) ([]Msg, error) {
-	const op = "history"
+	msgs, _, err := b.history(ctx, "history", subject, before, limit)
+	return msgs, err
+}
+
+// history is History, also returning the stream's state as read before
+// the messages (zero when it read none).
+func (b *Bus) history(ctx context.Context, op, subject string, before uint64, limit int) ([]Msg, StreamState, error) {
 	stream, err := streamFor(subject)
 	if err != nil {
-		return nil, err
+		return nil, StreamState{}, err
 	}
 	if limit <= 0 || before == 1 {
-		return nil, nil
+		return nil, StreamState{}, nil
 	}
 	if err := b.usable(op); err != nil {
-		return nil, err
+		return nil, StreamState{}, err
+	}
+	release, err := b.acquire(ctx, op)
+	if err != nil {
+		return nil, StreamState{}, err
 	}
 	st, err := b.js.Stream(ctx, stream)
+	release()
 	if err != nil {
-		return nil, wrapErr(op, err)
+		return nil, StreamState{}, wrapErr(op, err)
 	}
-	state := st.CachedInfo().State
+	info := st.CachedInfo()
+	ss := stateOf(info)
+	state := info.State
 	first, end := state.FirstSeq, state.LastSeq
 	if before != 0 && before-1 < end {
 		end = before - 1
 	}
 	if state.Msgs == 0 || end < first {
-		return nil, nil
+		return nil, ss, nil
 	}
 
 	var out []Msg // newest `limit` found so far, oldest first
@@ -61,7 +74,7 @@ func (b *Bus) History(ctx context.Context, subject string, before uint64, limit 
 			return true, nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, StreamState{}, err
 		}
 		// Only the newest of this older window fill the remaining slots.
 		if need := limit - len(out); len(got) > need {
@@ -69,7 +82,7 @@ func (b *Bus) History(ctx context.Context, subject string, before uint64, limit 
 		}
 		out = append(got, out...)
 		if len(out) >= limit || start == first {
-			return out, nil
+			return out, ss, nil
 		}
 		end = start - 1
 		window *= 8

@@ -2,9 +2,7 @@ package natsbus
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -53,23 +51,9 @@ func (b *Bus) Replay(ctx context.Context, pattern string, after uint64, fn func(
 // creation time): it changes when the stream is deleted and created again,
 // and seqs of one epoch mean nothing in another. One JetStream API call.
 func (b *Bus) ResumeInfo(ctx context.Context, pattern string, since uint64) (recovered bool, epoch string, err error) {
-	const op = "resume info"
-	if !PersistedKind(kindOf(pattern)) {
-		return false, "", fmt.Errorf("%w: %q has no history to resume", ErrNotStored, pattern)
-	}
-	stream, err := streamFor(pattern)
+	st, err := b.State(ctx, pattern)
 	if err != nil {
 		return false, "", err
 	}
-	if err := b.usable(op); err != nil {
-		return false, "", err
-	}
-	st, err := b.js.Stream(ctx, stream)
-	if err != nil {
-		return false, "", wrapErr(op, err)
-	}
-	info := st.CachedInfo()
-	state := info.State
-	recovered = since <= state.LastSeq && (state.FirstSeq == 0 || state.FirstSeq <= since+1)
-	return recovered, info.Created.UTC().Format(time.RFC3339Nano), nil
+	return st.Recovered(since), st.Epoch, nil
 }

@@ -22,6 +22,12 @@ type scanFunc func(jm jetstream.Msg, m Msg, meta *jetstream.MsgMetadata) (more b
 // at most what was pending when the consumer was created, stops as soon as
 // the server reports nothing pending, and never waits for new messages.
 //
+// Its JetStream requests (the create, each fetch) take a read slot
+// (readlimit.go) and wait for one as long as ctx allows; fn runs with no
+// slot held, on a batch already read, so a caller that blocks in fn (a
+// replay waiting for a slow client) or reads again from fn holds up no
+// other read.
+//
 // A plain pull consumer rather than an ordered one: ordered consumers
 // retry their creation forever with no context, which would make a read
 // during an outage hang instead of failing with ErrUnavailable.
@@ -30,7 +36,12 @@ func (b *Bus) scan(ctx context.Context, op, stream string, cc jetstream.Consumer
 	cc.MemoryStorage = true
 	cc.Replicas = 1
 	cc.InactiveThreshold = scanInactive
+	release, err := b.acquire(ctx, op)
+	if err != nil {
+		return err
+	}
 	cons, err := b.js.CreateConsumer(ctx, stream, cc)
+	release()
 	if err != nil {
 		return wrapErr(op, err)
 	}
@@ -49,36 +60,56 @@ func (b *Bus) scan(ctx context.Context, op, stream string, cc jetstream.Consumer
 		if err := ctx.Err(); err != nil {
 			return wrapErr(op, err)
 		}
-		batch, err := cons.FetchNoWait(int(min(pending-delivered, scanBatch)))
+		batch, err := b.fetch(ctx, op, cons, int(min(pending-delivered, scanBatch)))
 		if err != nil {
-			return wrapErr(op, err)
+			return err
 		}
-		n := 0
-		// Leaving the loop early is fine: the batch's channel holds a whole
-		// batch, so its goroutine finishes without us.
-		for jm := range batch.Messages() {
-			n++
+		for _, r := range batch {
 			delivered++
-			m, meta, err := fromJS(jm)
-			if err != nil {
-				return wrapErr(op, err)
-			}
-			if more, err := fn(jm, m, meta); err != nil || !more {
+			if more, err := fn(r.jm, r.m, r.meta); err != nil || !more {
 				return err
 			}
-			if meta.NumPending == 0 {
+			if r.meta.NumPending == 0 {
 				return nil // limits removed the rest while we read
 			}
 			if err := ctx.Err(); err != nil {
 				return wrapErr(op, err)
 			}
 		}
-		if err := batch.Error(); err != nil {
-			return wrapErr(op, err)
-		}
-		if n == 0 {
+		if len(batch) == 0 {
 			return nil
 		}
 	}
 	return nil
+}
+
+type scanned struct {
+	jm   jetstream.Msg
+	m    Msg
+	meta *jetstream.MsgMetadata
+}
+
+// fetch reads one batch of up to n messages, holding a read slot.
+func (b *Bus) fetch(ctx context.Context, op string, cons jetstream.Consumer, n int) ([]scanned, error) {
+	release, err := b.acquire(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	batch, err := cons.FetchNoWait(n)
+	if err != nil {
+		return nil, wrapErr(op, err)
+	}
+	out := make([]scanned, 0, n)
+	for jm := range batch.Messages() {
+		m, meta, err := fromJS(jm)
+		if err != nil {
+			return nil, wrapErr(op, err)
+		}
+		out = append(out, scanned{jm, m, meta})
+	}
+	if err := batch.Error(); err != nil {
+		return nil, wrapErr(op, err)
+	}
+	return out, nil
 }

@@ -1,0 +1,163 @@
+package dashboard
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testJob takes turns until it has run turns times.
+type testJob struct {
+	turns int
+	run   func(turn int)
+	done  *sync.WaitGroup
+	n     int
+}
+
+func (j *testJob) step() bool {
+	j.n++
+	if j.run != nil {
+		j.run(j.n)
+	}
+	return j.n < j.turns
+}
+
+func (j *testJob) finished() { j.done.Done() }
+
+func (p *flushPool) parkedCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked)
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A turn stuck on a slow peer holds one worker; once it counts as stuck,
+// the others run beside it.
+func TestFlushPoolStuckWorkerDoesNotStallOthers(t *testing.T) {
+	p := newFlushPool(1, 10*time.Millisecond, time.Minute)
+	defer p.close()
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	wg.Add(11)
+	p.run(&testJob{turns: 1, run: func(int) { <-release }, done: &wg})
+	var ran atomic.Int32
+	for range 10 {
+		p.run(&testJob{turns: 1, run: func(int) { ran.Add(1) }, done: &wg})
+	}
+	waitFor(t, "flushes waited behind a stuck one", 5*time.Second, func() bool { return ran.Load() == 10 })
+	close(release)
+	wg.Wait()
+}
+
+// A job with more to write goes to the back of the line: the others get
+// their turn before its next one.
+func TestFlushPoolTakesTurns(t *testing.T) {
+	p := newFlushPool(1, time.Minute, time.Minute)
+	defer p.close()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		order []string
+		gate  = make(chan struct{})
+	)
+	log := func(name string) func(int) {
+		return func(turn int) {
+			if name == "a" && turn == 1 {
+				<-gate // hold the only worker until b and c are in line
+			}
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+		}
+	}
+	wg.Add(3)
+	p.run(&testJob{turns: 3, run: log("a"), done: &wg})
+	p.run(&testJob{turns: 1, run: log("b"), done: &wg})
+	p.run(&testJob{turns: 2, run: log("c"), done: &wg})
+	close(gate)
+	wg.Wait()
+	got := ""
+	for _, s := range order {
+		got += s
+	}
+	if got != "abcaca" {
+		t.Fatalf("turns ran in order %q, want abcaca", got)
+	}
+}
+
+// Workers are kept while used and stopped once parked for idleAfter.
+func TestFlushPoolReusesThenStopsIdleWorkers(t *testing.T) {
+	p := newFlushPool(4, 10*time.Millisecond, 50*time.Millisecond)
+	defer p.close()
+	var wg sync.WaitGroup
+	for range 100 {
+		wg.Add(1)
+		p.run(&testJob{turns: 1, done: &wg})
+		wg.Wait() // one at a time: one worker serves all
+		waitFor(t, "the worker did not park", time.Second, func() bool { return p.parkedCount() == 1 })
+	}
+	p.mu.Lock()
+	workers := len(p.all)
+	p.mu.Unlock()
+	if workers != 1 {
+		t.Fatalf("100 flushes one after another used %d workers, want 1", workers)
+	}
+	waitFor(t, "an idle worker was not stopped", 5*time.Second, func() bool { return p.parkedCount() == 0 })
+}
+
+// close waits for a busy worker; afterwards run still runs the job.
+func TestFlushPoolClose(t *testing.T) {
+	p := newFlushPool(2, time.Minute, time.Minute)
+	var wg sync.WaitGroup
+	var finished atomic.Bool
+	wg.Add(1)
+	p.run(&testJob{turns: 1, run: func(int) { time.Sleep(50 * time.Millisecond); finished.Store(true) }, done: &wg})
+	time.Sleep(5 * time.Millisecond)
+	p.close()
+	if !finished.Load() {
+		t.Fatal("close returned before the busy worker finished")
+	}
+	var ran atomic.Bool
+	wg.Add(1)
+	p.run(&testJob{turns: 2, run: func(int) { ran.Store(true) }, done: &wg})
+	wg.Wait()
+	if !ran.Load() {
+		t.Fatal("run after close did not run the job")
+	}
+	p.close() // twice is fine
+}
+
+// BenchmarkFlushPoolTurn is the pool's own cost per turn (a job that
+// writes nothing): the overhead a broadcast pays per frame on top of the
+// write itself.
+func BenchmarkFlushPoolTurn(b *testing.B) {
+	p := newFlushPool(defaultFlushWorkers(), flushStuckAfter, flushIdleAfter)
+	defer p.close()
+	const jobs = 1000
+	var wg sync.WaitGroup
+	js := make([]*testJob, jobs)
+	for i := range js {
+		js[i] = &testJob{done: &wg}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n := 0; n < b.N; n += jobs {
+		wg.Add(jobs)
+		for _, j := range js {
+			j.n, j.turns = 0, 1
+			p.run(j)
+		}
+		wg.Wait()
+	}
+}
