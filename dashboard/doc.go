@@ -15,9 +15,10 @@
 // Lifecycle and concurrency: New builds a Server; Serve runs it on a
 // listener; Shutdown closes every session with 1001, stops accepting, and
 // waits — bounded by its context — for every goroutine the Server started:
-// per connection, its reader (the WebSocket handler, or the SSE stream
-// writer) and, only while it has something to write, its writer; plus the
-// presence loop and the pinger. Every one is started through the Server's
-// tracker, which refuses new ones once Shutdown began. Nothing keeps a
-// *websocket.Conn past its handler: contrib/websocket pools them.
+// per connection, its reader (the WebSocket reader readWS, or the SSE
+// stream writer) and, only while it has something to write, its writer;
+// plus the presence loop and the pinger. Every one is started through the
+// Server's tracker, which refuses new ones once Shutdown began. The
+// WebSocket reader owns its *websocket.Conn and closes it after the
+// session's writer stopped.
 package dashboard

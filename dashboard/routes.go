@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
@@ -39,6 +38,9 @@ func (s *Server) routes() *fiber.App {
 		IdleTimeout:           s.cfg.HTTPGuard.withDefaults().IdleTimeout,
 		ErrorHandler:          s.errorHandler,
 	})
+	// The WebSocket reader closes its socket itself (ws.go), so the hijack
+	// handler can return at once and fasthttp free the request it read.
+	app.Server().KeepHijackedConns = true
 	// Every request gets an id (X-Request-ID, echoed back, or generated)
 	// that the gateway's log lines about it carry.
 	app.Use(requestid.New(), s.recoverer, securityHeaders, s.guestSession)
@@ -55,16 +57,7 @@ func (s *Server) routes() *fiber.App {
 	app.Get("/sse", s.handleSSE)            // Server-Sent Events fallback (sse.go)
 	app.Post("/api/publish", s.httpPublish) // its uplink
 
-	app.Get("/ws", s.checkUpgrade, websocket.New(s.handleWS, websocket.Config{
-		Subprotocols:   []string{protocol.Subprotocol},
-		Origins:        []string{"*"}, // checked in checkUpgrade, which answers 403
-		ReadBufferSize: 1024,
-		// A whole batch frame in one buffer, so it leaves in one write(2)
-		// rather than in 1 KiB fragments; pooled, so idle sockets hold none.
-		WriteBufferSize: maxOutFrame + 64,
-		WriteBufferPool: &writeBuffers, // idle sockets hold no write buffer
-		RecoverHandler:  s.recoverConn,
-	}))
+	app.Get("/ws", s.checkUpgrade) // performs the upgrade (upgrade.go)
 
 	app.Use("/", filesystem.New(filesystem.Config{
 		Root:         http.FS(web.Files()),
@@ -93,12 +86,6 @@ func (s *Server) recoverer(c *fiber.Ctx) (err error) {
 		}
 	}()
 	return c.Next()
-}
-
-func (s *Server) recoverConn(c *websocket.Conn) {
-	if r := recover(); r != nil {
-		s.log.Error("panic in connection handler", "panic", r)
-	}
 }
 
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {

@@ -35,8 +35,11 @@ type Session struct {
 	id     auth.Identity
 	ip     string
 	client *hub.Client // nil for a one-request HTTP session
-	log    *slog.Logger
-	w      *writer
+	// transport names the adapter ("websocket", "sse") for log lines,
+	// which logger builds on demand: a logger kept per session cost every
+	// idle connection a few hundred bytes for a line it rarely writes.
+	transport string
+	w         *writer
 
 	chat      *rate.Limiter // shared by the user's sessions
 	subscribe *rate.Limiter
@@ -55,7 +58,7 @@ func (s *Server) openSession(id auth.Identity, ip, transport string) (*Session, 
 	s.metrics.connsTotal.Add(1)
 	return &Session{
 		s: s, id: id, ip: ip, client: client,
-		log:       s.log.With("session", session, "user", id.User, "transport", transport),
+		transport: transport,
 		chat:      s.chatRate.acquire(id.User),
 		subscribe: newLimiter(s.cfg.SubscribeRate, s.cfg.SubscribeBurst),
 	}, nil
@@ -123,9 +126,18 @@ func (ss *Session) end() {
 	if r := client.Reason(); r != nil {
 		s.metrics.closes.inc(strconv.Itoa(r.Code))
 		if r.Code != protocol.CloseNormal {
-			ss.log.Info("connection closed", "code", r.Code, "reason", r.Reason)
+			ss.logger().Info("connection closed", "code", r.Code, "reason", r.Reason)
 		}
 	}
+}
+
+// logger is the server's logger with this session's attributes.
+func (ss *Session) logger() *slog.Logger {
+	id := ""
+	if ss.client != nil {
+		id = ss.client.ID
+	}
+	return ss.s.log.With("session", id, "user", ss.id.User, "transport", ss.transport)
 }
 
 // reply queues a frame for this client alone.

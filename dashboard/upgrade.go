@@ -5,8 +5,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gofiber/contrib/websocket"
+	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/protocol"
@@ -15,12 +16,31 @@ import (
 // Cookie carrying the session token.
 const sessionCookie = "tickroom_session"
 
-// Locals keys set before the upgrade and read by the connection handler.
-const (
-	localIdentity = "tickroom.identity"
-	localAuthErr  = "tickroom.authErr"
-	localIP       = "tickroom.ip"
-)
+// wsReadBuffer is each connection's read buffer, kept for its life. Client
+// frames are small JSON requests (a subscribe is ~60 bytes); a frame that
+// does not fit is read through it in pieces, up to -max-frame-bytes. It
+// must hold a whole control frame (125 bytes of payload), which the
+// library reads in one piece.
+const wsReadBuffer = 256
+
+// newUpgrader is the WebSocket handshake checkUpgrade performs. It is
+// fasthttp/websocket's own, not gofiber/contrib/websocket's: contrib copies
+// every request header, cookie, query argument and local into five maps
+// that live as long as the socket, and its pooled Conn dies when the
+// handler returns, so the handler (and with it fasthttp's RequestCtx,
+// request and response headers) had to stay on the stack for the life of
+// the connection.
+func newUpgrader() websocket.FastHTTPUpgrader {
+	return websocket.FastHTTPUpgrader{
+		Subprotocols:   []string{protocol.Subprotocol},
+		CheckOrigin:    func(*fasthttp.RequestCtx) bool { return true }, // checkUpgrade answered a foreign origin with 403
+		ReadBufferSize: wsReadBuffer,
+		// A whole batch frame in one buffer, so it leaves in one write(2)
+		// rather than in 1 KiB fragments; pooled, so idle sockets hold none.
+		WriteBufferSize: maxOutFrame + 64,
+		WriteBufferPool: &writeBuffers,
+	}
+}
 
 // checkUpgrade runs before the WebSocket upgrade and refuses with a plain
 // HTTP status what must not become a connection: a foreign Origin (403), a
@@ -28,7 +48,7 @@ const (
 // server (503). Authentication failures are reported after the upgrade with
 // close 1008, because a browser cannot read the status of a failed upgrade.
 func (s *Server) checkUpgrade(c *fiber.Ctx) error {
-	if !websocket.IsWebSocketUpgrade(c) {
+	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
 		return fiber.NewError(fiber.StatusUpgradeRequired, "WebSocket upgrade required")
 	}
 	if err := checkHandshakeHeaders(c); err != nil {
@@ -46,31 +66,30 @@ func (s *Server) checkUpgrade(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// The handler releases the slot; if the upgrade fails it never runs,
-	// so release here unless the connection took ownership.
-	c.Locals(localIP, ip)
-	id, err := s.identify(c.Cookies(sessionCookie), c.Query("token"))
+	// From here the slot is ours: released below unless the connection
+	// handler (upgraded) took it over.
+	// Cloned: fiber's strings point into the request buffer, which the
+	// next request on this server reuses, and an identity outlives it.
+	id, err := s.identify(strings.Clone(c.Cookies(sessionCookie)), strings.Clone(c.Query("token")))
+	authErr := ""
 	if err != nil {
-		c.Locals(localAuthErr, err.Error())
-	} else {
-		c.Locals(localIdentity, id)
+		authErr = err.Error()
 	}
-	// fasthttp runs the hijacked handler after this returns: count it
-	// before the upgrade, so Shutdown cannot miss it; handleWS leaves.
+	// fasthttp runs the hijack handler after this returns: count it
+	// before the upgrade, so Shutdown cannot miss it; the connection
+	// leaves when it ends.
 	if !s.tracked.enter() {
 		s.limits.release(ip)
 		s.metrics.refused.Add(1)
 		return fiber.NewError(fiber.StatusServiceUnavailable, "server shutting down")
 	}
-	if err := c.Next(); err != nil {
+	// The handler keeps only what the session needs (ip, identity): no
+	// reference to the request or to fiber's or fasthttp's contexts, which
+	// are reused as soon as the handshake response is out.
+	if err := s.upgrader.Upgrade(c.Context(), func(ws *websocket.Conn) { s.upgraded(ws, ip, id, authErr) }); err != nil {
 		s.tracked.leave()
 		s.limits.release(ip)
-		return err
-	}
-	if c.Response().StatusCode() != fiber.StatusSwitchingProtocols {
-		s.tracked.leave()
-		s.limits.release(ip)
-		return nil
+		return fiber.ErrUpgradeRequired
 	}
 	return nil
 }

@@ -3,47 +3,111 @@ package dashboard
 import (
 	"errors"
 	"net"
+	"reflect"
 	"strconv"
 	"time"
 
 	"github.com/fasthttp/websocket"
-	fws "github.com/gofiber/contrib/websocket"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
 	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
 
-// handleWS is the contrib/websocket handler: the WebSocket adapter of a
-// Session. The reader runs here; it returns only after the session's
-// writer stopped, so the pooled *Conn is never used after release.
-func (s *Server) handleWS(ws *fws.Conn) {
-	defer s.tracked.leave() // entered by checkUpgrade
-	ip, _ := ws.Locals(localIP).(string)
-	if msg, failed := ws.Locals(localAuthErr).(string); failed {
+// upgraded runs on fasthttp's hijack goroutine once the handshake response
+// is out: it opens the session and starts the reader, then returns, so
+// fasthttp releases its RequestCtx (request, response, header buffers) at
+// once (Server.KeepHijackedConns: fasthttp leaves the socket open; the
+// reader closes it). checkUpgrade counted the connection in s.tracked and
+// reserved ip's slot; every path out of here hands both on or gives them
+// back.
+func (s *Server) upgraded(ws *websocket.Conn, ip string, id auth.Identity, authErr string) {
+	handedOff := false
+	defer func() {
+		if handedOff {
+			return
+		}
+		if r := recover(); r != nil { // a panic must not kill the process
+			s.log.Error("panic in connection handler", "panic", r)
+		}
+		_ = ws.Close()
+		s.tracked.leave()
+	}()
+	if authErr != "" {
 		s.limits.release(ip)
 		s.metrics.closes.inc(strconv.Itoa(protocol.ClosePolicy))
-		writeClose(ws, protocol.ClosePolicy, "authentication failed: "+msg)
+		writeClose(ws, protocol.ClosePolicy, "authentication failed: "+authErr)
 		return
 	}
-	id, _ := ws.Locals(localIdentity).(auth.Identity)
 	ss, err := s.openSession(id, ip, "websocket")
 	if err != nil {
 		writeClose(ws, protocol.CloseGoingAway, "server shutting down")
 		return
 	}
 	ss.start(&wsTransport{ws: ws})
+	handedOff = true
+	if readsServerBuffer(ws.NetConn()) {
+		// The client sent bytes after its handshake without waiting for
+		// ours (RFC 6455 §4.1 says it must wait): they sit in fasthttp's
+		// read buffer, which fasthttp takes back when this handler
+		// returns. Read here, then, on this goroutine, until the end.
+		s.readWS(ws, ss)
+		return
+	}
+	go s.readWS(ws, ss)
+}
+
+// readWS is a connection's reader: it runs the read loop, ends the
+// session, closes the socket and leaves s.tracked (entered by
+// checkUpgrade). Its goroutine starts after the upgrade, so the stack an
+// idle connection parks holds only the read loop.
+func (s *Server) readWS(ws *websocket.Conn, ss *Session) {
+	defer s.tracked.leave()
+	defer func() { _ = ws.Close() }() // after end: the writer has stopped
+	defer func() {
+		if r := recover(); r != nil { // a panic must not kill the process
+			s.log.Error("panic in connection handler", "session", ss.client.ID, "panic", r)
+		}
+	}()
 	wsReadLoop(ws, ss, s.cfg.MaxFrameBytes, 2*s.cfg.Heartbeat)
 	ss.end()
 }
 
-func writeClose(ws *fws.Conn, code int, reason string) {
+// readsServerBuffer reports whether a hijacked connection reads through
+// fasthttp's pooled read buffer rather than straight from the socket.
+// fasthttp's hijackConn reads from its field r: the socket itself, or the
+// server's bufio.Reader when the client's bytes after the handshake were
+// already buffered — and fasthttp returns that buffer to its pool when the
+// hijack handler returns (hijackConnHandler), KeepHijackedConns or not.
+// When the field cannot be seen (another fasthttp version) the answer is
+// true: reading on the hijack goroutine is always safe, only dearer.
+func readsServerBuffer(c net.Conn) bool {
+	u, ok := c.(interface{ UnsafeConn() net.Conn })
+	if !ok {
+		return true
+	}
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return true
+	}
+	r := v.Elem().FieldByName("r")
+	if !r.IsValid() || r.Kind() != reflect.Interface || r.IsNil() {
+		return true
+	}
+	r, raw := r.Elem(), reflect.ValueOf(u.UnsafeConn())
+	if r.Type() != raw.Type() || raw.Kind() != reflect.Pointer {
+		return true
+	}
+	return r.Pointer() != raw.Pointer()
+}
+
+func writeClose(ws *websocket.Conn, code int, reason string) {
 	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 }
 
 // wsReadLoop reads client frames until the connection fails or the session
 // is closed (the writer then expires the read deadline to wake it).
-func wsReadLoop(ws *fws.Conn, ss *Session, maxFrame int, deadline time.Duration) {
+func wsReadLoop(ws *websocket.Conn, ss *Session, maxFrame int, deadline time.Duration) {
 	ws.SetReadLimit(int64(maxFrame))
 	_ = ws.SetReadDeadline(time.Now().Add(deadline))
 	// Once the session is closed the writer has expired the read deadline
@@ -73,8 +137,30 @@ func wsReadLoop(ws *fws.Conn, ss *Session, maxFrame int, deadline time.Duration)
 			ss.close(protocol.CloseUnsupportedData, "binary frames are not supported; send UTF-8 JSON text")
 			return
 		}
-		ss.handleFrame(frame)
+		handleOffStack(ss, frame)
 	}
+}
+
+// handleOffStack runs one request on a goroutine of its own while the
+// reader waits for it: requests still run one at a time and in order, but
+// the reader's stack, which an idle connection parks for as long as it
+// lives, never grows to what a request needs (JSON decoding, a subscribe
+// and its replay). Go shrinks a parked stack only at a GC, and only while
+// it uses under a quarter of it, so one subscribe used to leave every
+// idle reader on 8 KiB for good.
+func handleOffStack(ss *Session, frame []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if r := recover(); r != nil { // a panic must not kill the process
+				ss.logger().Error("panic handling a request", "panic", r)
+				ss.close(protocol.CloseInternal, "internal error")
+			}
+		}()
+		ss.handleFrame(frame)
+	}()
+	<-done
 }
 
 var (
@@ -108,7 +194,7 @@ const maxOutFrame = 64 << 10
 // wsTransport is the WebSocket side of a session: events joined with '\n'
 // into as few text frames as fit maxOutFrame.
 type wsTransport struct {
-	ws *fws.Conn // valid only until handleWS returns, which waits for the writer
+	ws *websocket.Conn // closed by readWS once the session ended, which waits for the writer
 }
 
 var _ Transport = (*wsTransport)(nil)

@@ -151,9 +151,7 @@ func (b *bench) progress(line func(el time.Duration) string) (stop func()) {
 
 func (b *bench) result() *Result {
 	r := &Result{Scenario: b.o.scenario, Target: b.o.target, URL: b.ep.wsURL, N: b.o.n, PID: b.o.pid, SrcIPs: len(b.ep.d.srcs)}
-	if b.o.scenario != "idle" {
-		r.Channel = b.o.channel
-	}
+	r.Channel = b.o.channel
 	return r
 }
 
@@ -209,7 +207,9 @@ func (b *bench) idle(ctx context.Context) (*Result, error) {
 	r := b.result()
 	r.RSSBeforeKB = b.srv.rss()
 	cpu := b.startCPU()
-	conns, failed, firstErr, took := b.connectAll(ctx, b.o.n, "", func(int64, []byte) { b.other.Add(1) })
+	// Subscribed the way the page connects when -channel is given (a
+	// comma list subscribes to each, e.g. chat.lobby,market.*).
+	conns, failed, firstErr, took := b.connectAll(ctx, b.o.n, b.o.channel, func(int64, []byte) { b.other.Add(1) })
 	b.setConnect(r, conns, failed, firstErr, took)
 	if len(conns) == 0 {
 		return nil, fmt.Errorf("no connection: %s", firstErr)

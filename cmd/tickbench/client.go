@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,7 +174,18 @@ func (c *conn) trHandshake(channel string) error {
 	if channel == "" {
 		return nil
 	}
-	if err := c.write([]byte(`{"op":"subscribe","id":1,"channel":` + strconv.Quote(channel) + `}`)); err != nil {
+	// A comma list (idle: the page's chat room and market.*) subscribes to
+	// each in turn, request id i+1 for the i-th.
+	for i, ch := range strings.Split(channel, ",") {
+		if err := c.trSubscribe(uint64(i+1), ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *conn) trSubscribe(id uint64, channel string) error {
+	if err := c.write([]byte(`{"op":"subscribe","id":` + strconv.FormatUint(id, 10) + `,"channel":` + strconv.Quote(channel) + `}`)); err != nil {
 		return err
 	}
 	for {
@@ -184,7 +196,7 @@ func (c *conn) trHandshake(channel string) error {
 		var done bool
 		var failed []byte
 		forEachLine(f, func(line []byte) {
-			if id, ok := replyID(line); ok && id == 1 {
+			if got, ok := replyID(line); ok && got == id {
 				done = true
 				if _, good := isReply(line); !good {
 					failed = append([]byte(nil), line...)

@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +118,20 @@ func TestAgainstGateway(t *testing.T) {
 			t.Fatalf("%+v", r)
 		}
 	})
+	t.Run("idle subscribes to each channel of a comma list", func(t *testing.T) {
+		ep, err := newEndpoint(httpURL, "tickroom", newDialer(0), 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ep.connect("chat.lobby,market.*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.ws.Close()
+		if got := gauge(t, httpURL, "tickroom_subscriptions"); got != 2 {
+			t.Fatalf("tickroom_subscriptions %v, want 2", got)
+		}
+	})
 	t.Run("sweep", func(t *testing.T) {
 		var out, errOut bytes.Buffer
 		args := []string{"-url", httpURL, "-scenario", "broadcast", "-sweep", "-n", "10", "-rate", "20", "-sweep-max", "40",
@@ -154,4 +170,26 @@ func TestAgainstGateway(t *testing.T) {
 			t.Fatalf("churned %d failed %d (%s)", r.Churned, r.ChurnFailed, r.ConnectError)
 		}
 	})
+}
+
+// gauge reads one unlabelled sample from the gateway's /metrics.
+func gauge(t *testing.T, httpURL, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(httpURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %q", name, line)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s not in /metrics:\n%s", name, body)
+	return 0
 }

@@ -40,6 +40,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -109,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.rate, "rate", 100, "broadcast: messages/s published; churn: connections/s")
 	fs.IntVar(&o.pid, "pid", 0, "server process id, for CPU (utime+stime) and RSS from /proc; 0 skips")
 	fs.BoolVar(&o.json, "json", false, "print one JSON line on stdout (the table goes to stderr)")
-	fs.StringVar(&o.channel, "channel", "", "channel (default chat.bench for broadcast, market.* for market, market.CHURN for churn)")
+	fs.StringVar(&o.channel, "channel", "", "channel (default chat.bench for broadcast, market.* for market, market.CHURN for churn; idle: none, or a comma list such as chat.lobby,market.*)")
 	fs.IntVar(&o.symbols, "symbols", 100, "market: symbols the producer publishes (TB000…)")
 	fs.Float64Var(&o.tps, "tps", 10, "market: ticks/s per symbol")
 	fs.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:4222", "market: NATS URL the producer publishes to")
@@ -197,6 +198,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.msgSize < 40 || o.msgSize > 60000 {
 		return nil, errors.New("-size must be 40…60000")
+	}
+	if strings.Contains(o.channel, ",") && (o.scenario != "idle" || o.target != "tickroom") {
+		return nil, errors.New("-channel: a comma list applies to -scenario idle with -target tickroom")
 	}
 	if o.channel == "" {
 		o.channel = map[string]string{"broadcast": "chat.bench", "market": "market.*", "churn": "market.CHURN"}[o.scenario]
