@@ -17,8 +17,8 @@ import (
 //     path (the publisher's reader, NATS, JetStream) behind them, each hop
 //     of it a whole round of writes later, so latency jumped to seconds
 //     just above the rate where every event still got its own frame. With
-//     a few workers that yield after every flush, the publish path runs
-//     between flushes.
+//     a few workers that yield each millisecond, the publish path runs
+//     between their turns (never yielding, it waited seconds again).
 //   - Coalescing comes from taking turns: a writer that still has events
 //     after its write goes to the back of the line, so the busier the
 //     server, the more events its next frame carries, at no added delay
@@ -76,8 +76,6 @@ const (
 	flushStuckAfter = 20 * time.Millisecond
 	// flushYieldAfter is how long a worker takes turns before it yields.
 	flushYieldAfter = time.Millisecond
-	// flushQueuePerWorker: see allowedLocked.
-	flushQueuePerWorker = 256
 )
 
 func newFlushPool(limit int, stuckAfter, idleAfter time.Duration) *flushPool {
@@ -109,7 +107,7 @@ func (p *flushPool) run(job flushJob) {
 // enqueueLocked hands job to a parked worker when one may run, starts a
 // new one when none is parked, or else queues it.
 func (p *flushPool) enqueueLocked(job flushJob) {
-	if p.running-p.stuck >= p.allowedLocked() {
+	if p.running-p.stuck >= p.limit {
 		p.queue = append(p.queue, job)
 		return
 	}
@@ -131,15 +129,6 @@ func (p *flushPool) startLocked(job flushJob) {
 	p.workers.Add(1)
 	wk.work <- job
 	go p.serve(wk)
-}
-
-// allowedLocked is how many workers may run, stuck ones not counted: the
-// limit, plus one per flushQueuePerWorker writers waiting in line. Under a
-// reconnect storm thousands of handshakes are runnable beside the workers
-// and the scheduler gives each goroutine its turn, so a long line needs
-// more workers to get the writers their share of the core.
-func (p *flushPool) allowedLocked() int {
-	return p.limit + (len(p.queue)-p.head)/flushQueuePerWorker
 }
 
 func runAlone(job flushJob) {
@@ -188,7 +177,7 @@ func (p *flushPool) next(wk *flushWorker, job flushJob, more bool) flushJob {
 			p.queue = append(p.queue, job)
 		}
 	}
-	if p.head < len(p.queue) && !p.closed && p.running-p.stuck <= p.allowedLocked() {
+	if p.head < len(p.queue) && !p.closed && p.running-p.stuck <= p.limit {
 		job := p.queue[p.head]
 		p.queue[p.head] = nil
 		p.head++
@@ -234,7 +223,7 @@ func (p *flushPool) tick(now time.Time) {
 		}
 	}
 	p.stuck = stuck
-	for p.head < len(p.queue) && p.running-p.stuck < p.allowedLocked() {
+	for p.head < len(p.queue) && p.running-p.stuck < p.limit {
 		job := p.queue[p.head]
 		p.queue[p.head] = nil
 		p.head++

@@ -162,15 +162,15 @@ func BenchmarkFlushPoolTurn(b *testing.B) {
 	}
 }
 
-// A long line gets more workers (allowedLocked); handing them the line
-// must not requeue what it takes.
-func TestFlushPoolLongLineGetsMoreWorkers(t *testing.T) {
+// A long line behind stuck workers drains: each one that counts as stuck
+// lets one more run, and handing them the line requeues nothing.
+func TestFlushPoolLongLineBehindStuckWorkers(t *testing.T) {
 	p := newFlushPool(1, 10*time.Millisecond, time.Minute)
 	defer p.close()
 	var wg sync.WaitGroup
 	release := make(chan struct{})
 	var running, most atomic.Int32
-	const n = 3 * flushQueuePerWorker
+	const n = 100
 	wg.Add(n)
 	for range n {
 		p.run(&testJob{turns: 1, done: &wg, run: func(int) {
@@ -181,7 +181,7 @@ func TestFlushPoolLongLineGetsMoreWorkers(t *testing.T) {
 			running.Add(-1)
 		}})
 	}
-	waitFor(t, "a long line got no extra worker", 5*time.Second, func() bool { return most.Load() >= 3 })
+	waitFor(t, "the line did not get past its stuck workers", 10*time.Second, func() bool { return most.Load() == n })
 	close(release)
 	wg.Wait()
 	p.mu.Lock()
