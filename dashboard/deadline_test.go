@@ -101,3 +101,20 @@ func TestCutWritesEndsBlockedWrite(t *testing.T) {
 		t.Fatal("a blocked write did not return after CutWrites")
 	}
 }
+
+// wrapper is a hijack wrapper like fasthttp's: it hides CutWrites.
+type wrapper struct{ net.Conn }
+
+func (w wrapper) UnsafeConn() net.Conn { return w.Conn }
+
+// cutWrites reaches the guard through fasthttp's hijack wrapper, so the cut
+// stays: a later deadline does not undo it.
+func TestCutWritesThroughHijackWrapper(t *testing.T) {
+	_, server := tcpPair(t)
+	gc := &guardConn{Conn: server}
+	cutWrites(wrapper{gc})
+	_ = gc.SetWriteDeadline(time.Now().Add(time.Hour))
+	if _, err := gc.Write([]byte("x")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write after a cut through the wrapper: %v, want a deadline error", err)
+	}
+}

@@ -356,7 +356,12 @@ func (c *guardConn) CutWrites() {
 }
 
 // cutWrites expires conn's writes: for good on a guardConn, else once.
+// A hijacked WebSocket's conn is fasthttp's wrapper around ours, which
+// hands it out through UnsafeConn.
 func cutWrites(conn net.Conn) {
+	if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
+		conn = u.UnsafeConn()
+	}
 	if gc, ok := conn.(interface{ CutWrites() }); ok {
 		gc.CutWrites()
 		return
