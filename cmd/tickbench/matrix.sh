@@ -11,7 +11,9 @@
 #              Socket.IO, Centrifugo (history off), Centrifugo (in-memory history)
 #   capmarket  market capacity sweep, 1,000 clients on market.* (tickroom)
 #   storm      reconnect storm, 10,000 clients (tickroom)
-#   idle bcast100 bcast1000 bcast10k market churn   single points, as before
+#   idle       memory per idle connection, 10,000 connections (tickroom the
+#              page's way and with one room; Socket.IO; Centrifugo one room)
+#   bcast100 bcast1000 bcast10k market churn   single points, as before
 # Default: cap capmarket storm.
 #
 # RUNS (default 3) rounds: one run of every cell per round; EXTRA is appended to every
@@ -75,15 +77,20 @@ for RUN in $(seq "$RUNS"); do
 for row in $ROWS; do
   case $row in
   cap)
-    bench tickroom     cap1000 -scenario broadcast -n 1000 -rate 50  -sweep-max 5000 $SWEEP
+    bench tickroom     cap1000 -scenario broadcast -n 1000 -rate 200 -sweep-max 5000 $SWEEP
     bench socketio     cap1000 -scenario broadcast -n 1000 -rate 25  -sweep-max 5000 $SWEEP
     bench centrifugo   cap1000 -scenario broadcast -n 1000 -rate 100 -sweep-max 5000 $SWEEP
     bench centrifugo-h cap1000 -scenario broadcast -n 1000 -rate 100 -sweep-max 5000 $SWEEP ;;
   capmarket)
-    bench tickroom capmarket1000 -scenario market -n 1000 -symbols 100 -tps 1 -sweep-max 100 -nats nats://127.0.0.1:$NATS_PORT $SWEEP ;;
+    bench tickroom capmarket1000 -scenario market -n 1000 -symbols 100 -tps 4 -sweep-max 100 -nats nats://127.0.0.1:$NATS_PORT $SWEEP ;;
   storm)
     bench tickroom storm10k -scenario storm -n 10000 -src-ips 8 -nats nats://127.0.0.1:$NATS_PORT ;;
-  idle)      for t in tickroom socketio centrifugo; do bench $t idle10k -scenario idle -n 10000 -duration "$DURATION"; done ;;
+  idle)      # the page's way (a chat room and market.*), then one room each:
+             # a Socket.IO socket is in the broadcast without subscribing
+             bench tickroom   idle10k-page -scenario idle -n 10000 -duration "$DURATION" -channel 'chat.lobby,market.*'
+             bench tickroom   idle10k-room -scenario idle -n 10000 -duration "$DURATION" -channel chat.lobby
+             bench socketio   idle10k-room -scenario idle -n 10000 -duration "$DURATION"
+             bench centrifugo idle10k-room -scenario idle -n 10000 -duration "$DURATION" -channel chat.lobby ;;
   bcast100)  for t in tickroom socketio centrifugo; do bench $t bcast1000x100 -scenario broadcast -n 1000 -rate 100 -duration "$DURATION"; done ;;
   bcast1000) for t in tickroom socketio centrifugo; do bench $t bcast1000x1000 -scenario broadcast -n 1000 -rate 1000 -duration "$DURATION"; done ;;
   bcast10k)  for t in tickroom socketio centrifugo; do bench $t bcast10000x10 -scenario broadcast -n 10000 -rate 10 -duration "$DURATION" -settle 120s; done ;;

@@ -38,11 +38,18 @@ func findChromium(t *testing.T) string {
 func newPage(t *testing.T) context.Context {
 	t.Helper()
 	path := findChromium(t)
+	// Not t.TempDir: Chromium's helper processes can still be writing to
+	// the profile for a moment after the browser exited, which failed
+	// TempDir's cleanup ("directory not empty") in a CI run.
+	profile, err := os.MkdirTemp("", "tickroom-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox, // CI runs as root
 		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
@@ -59,8 +66,22 @@ func newPage(t *testing.T) context.Context {
 	t.Cleanup(func() {
 		cancel()
 		cancelAlloc()
+		removeProfile(t, profile)
 	})
 	return ctx
+}
+
+// removeProfile removes a browser profile, retrying while late writes
+// land; what is left after that is logged, not failed.
+func removeProfile(t *testing.T, dir string) {
+	var err error
+	for range 20 {
+		if err = os.RemoveAll(dir); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("browser profile %s not removed: %v", dir, err)
 }
 
 // run runs actions with a deadline so a broken page fails the test rather
