@@ -158,6 +158,7 @@ var _ Transport = (*fakeTransport)(nil)
 
 func (t *fakeTransport) Name() string                     { return "fake" }
 func (t *fakeTransport) SetWriteDeadline(time.Time) error { return nil }
+func (t *fakeTransport) CutWrite()                        {}
 
 func (t *fakeTransport) WriteBatch(batch []*hub.Event) (int, int, error) {
 	t.gate.Lock()

@@ -205,6 +205,12 @@ func (t *sseTransport) SetWriteDeadline(d time.Time) error {
 	return t.conn.SetWriteDeadline(d)
 }
 
+func (t *sseTransport) CutWrite() {
+	if t.conn != nil {
+		cutWrites(t.conn)
+	}
+}
+
 func (t *sseTransport) WriteBatch(batch []*hub.Event) (frames, bytes int, err error) {
 	buf := t.buf[:0]
 	for _, ev := range batch {

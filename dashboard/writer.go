@@ -45,6 +45,7 @@ type writer struct {
 	batch []*hub.Event
 	delay time.Duration
 	timer *time.Timer
+	due   time.Time
 }
 
 func newWriter(t Transport, client *hub.Client, m *metrics, maxDelay time.Duration) *writer {
@@ -60,7 +61,7 @@ func (w *writer) start() {
 	w.client.OnWake(w.wake)
 	// A slow consumer's writer is usually stuck writing to a peer that does
 	// not read: expire the write so its resources go now, not in writeWait.
-	w.client.OnSlowConsumer(func() { _ = w.t.SetWriteDeadline(time.Now()) })
+	w.client.OnSlowConsumer(w.t.CutWrite)
 	w.wake()
 }
 
@@ -120,7 +121,7 @@ func (w *writer) flushOnce() (ended bool) {
 	default:
 	}
 	if w.pingDue.Swap(false) {
-		_ = w.t.SetWriteDeadline(time.Now().Add(writeWait))
+		w.arm()
 		if err := w.t.Ping(); err != nil {
 			w.broken()
 			return true
@@ -141,11 +142,19 @@ func (w *writer) flushOnce() (ended bool) {
 	return false
 }
 
-// write sends one batch under one deadline.
+// arm renews the write deadline only when less than half is left.
+func (w *writer) arm() {
+	now := time.Now()
+	if w.due.Sub(now) > writeWait/2 {
+		return
+	}
+	w.due = now.Add(writeWait)
+	_ = w.t.SetWriteDeadline(w.due)
+}
+
+// write sends one batch.
 func (w *writer) write(batch []*hub.Event) error {
-	_ = w.t.SetWriteDeadline(time.Now().Add(writeWait))
-	// A slow consumer's hook expired the deadline to cut a stuck write
-	// short; the line above must not give the next frame 10s again.
+	w.arm()
 	if r := w.client.Reason(); r != nil && r.Code == protocol.CloseSlowConsumer {
 		return errSlowConsumer
 	}
@@ -195,7 +204,8 @@ func (w *writer) finish() {
 			clear(batch)
 		}
 	}
-	_ = w.t.SetWriteDeadline(time.Now().Add(time.Second))
+	w.due = time.Now().Add(time.Second)
+	_ = w.t.SetWriteDeadline(w.due)
 	w.t.Close(r)
 	close(w.done)
 }

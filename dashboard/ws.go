@@ -115,7 +115,12 @@ var _ Transport = (*wsTransport)(nil)
 
 func (t *wsTransport) Name() string { return "websocket" }
 
-func (t *wsTransport) SetWriteDeadline(d time.Time) error { return t.ws.NetConn().SetWriteDeadline(d) }
+// SetWriteDeadline sets the library's deadline, which it applies to the
+// socket before every frame (the socket skips an unchanged one); setting
+// the socket's alone would be undone by the next frame.
+func (t *wsTransport) SetWriteDeadline(d time.Time) error { return t.ws.SetWriteDeadline(d) }
+
+func (t *wsTransport) CutWrite() { cutWrites(t.ws.NetConn()) }
 
 func (t *wsTransport) Ping() error {
 	return t.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
