@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
@@ -57,7 +58,7 @@ func (s *Server) routes() *fiber.App {
 	app.Get("/sse", s.handleSSE)            // Server-Sent Events fallback (sse.go)
 	app.Post("/api/publish", s.httpPublish) // its uplink
 
-	app.Get("/ws", s.checkUpgrade) // performs the upgrade (upgrade.go)
+	app.Get("/ws", s.checkUpgrade, fws.New(s.handleWS, wsConfig())) // upgrade.go, ws.go
 
 	app.Use("/", filesystem.New(filesystem.Config{
 		Root:         http.FS(web.Files()),

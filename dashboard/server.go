@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
@@ -55,8 +54,6 @@ type Server struct {
 	streamSub natsbus.Subscription
 	chat      *chatOps // chatops.go: stamps, edits, mutes, read positions, alerts
 	flushes   *flushPool
-
-	upgrader websocket.FastHTTPUpgrader // checkUpgrade's WebSocket handshake
 
 	shutdownOnce sync.Once
 	closing      atomic.Bool
@@ -124,7 +121,6 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 		}
 	})
 	s.flushes = newFlushPool(defaultFlushWorkers(), flushStuckAfter, flushIdleAfter)
-	s.upgrader = newUpgrader()
 	s.app = s.routes()
 	s.tracked.Go(s.presence.run)
 	s.tracked.Go(s.pingLoop)

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 
 	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/protocol"
@@ -23,17 +23,15 @@ const sessionCookie = "tickroom_session"
 // library reads in one piece.
 const wsReadBuffer = 256
 
-// newUpgrader is the WebSocket handshake checkUpgrade performs. It is
-// fasthttp/websocket's own, not gofiber/contrib/websocket's: contrib copies
-// every request header, cookie, query argument and local into five maps
-// that live as long as the socket, and its pooled Conn dies when the
-// handler returns, so the handler (and with it fasthttp's RequestCtx,
-// request and response headers) had to stay on the stack for the life of
-// the connection.
-func newUpgrader() websocket.FastHTTPUpgrader {
-	return websocket.FastHTTPUpgrader{
+// wsConfig is the WebSocket handshake (gofiber/contrib/websocket) that
+// follows checkUpgrade. Its handler, handleWS, returns as soon as the
+// session runs: contrib's Conn (five maps copied from the request) and
+// fasthttp's RequestCtx are released then, and the connection keeps only
+// the *websocket.Conn inside it, which stays valid (upgraded).
+func wsConfig() fws.Config {
+	return fws.Config{
 		Subprotocols:   []string{protocol.Subprotocol},
-		CheckOrigin:    func(*fasthttp.RequestCtx) bool { return true }, // checkUpgrade answered a foreign origin with 403
+		Origins:        []string{"*"}, // checkUpgrade answered a foreign origin with 403
 		ReadBufferSize: wsReadBuffer,
 		// A whole batch frame in one buffer, so it leaves in one write(2)
 		// rather than in 1 KiB fragments; pooled, so idle sockets hold none.
@@ -86,12 +84,22 @@ func (s *Server) checkUpgrade(c *fiber.Ctx) error {
 	// The handler keeps only what the session needs (ip, identity): no
 	// reference to the request or to fiber's or fasthttp's contexts, which
 	// are reused as soon as the handshake response is out.
-	if err := s.upgrader.Upgrade(c.Context(), func(ws *websocket.Conn) { s.upgraded(ws, ip, id, authErr) }); err != nil {
+	c.Locals(localUpgrade, &upgradeInfo{ip: ip, id: id, authErr: authErr})
+	if err := c.Next(); err != nil { // the upgrade failed: no handler will run
 		s.tracked.leave()
 		s.limits.release(ip)
-		return fiber.ErrUpgradeRequired
+		return err
 	}
 	return nil
+}
+
+// localUpgrade carries checkUpgrade's result to handleWS.
+const localUpgrade = "tickroom.upgrade"
+
+type upgradeInfo struct {
+	ip      string
+	id      auth.Identity
+	authErr string
 }
 
 func offersV1(header string) bool {

@@ -8,11 +8,24 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	fws "github.com/gofiber/contrib/websocket"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
 	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
+
+// handleWS is contrib's connection handler; it hands the connection to
+// upgraded and returns, so contrib releases its Conn and fasthttp its
+// request.
+func (s *Server) handleWS(c *fws.Conn) {
+	u, _ := c.Locals(localUpgrade).(*upgradeInfo)
+	if u == nil { // not routed through checkUpgrade: nothing was reserved
+		_ = c.Conn.Close()
+		return
+	}
+	s.upgraded(c.Conn, u.ip, u.id, u.authErr)
+}
 
 // upgraded runs on fasthttp's hijack goroutine once the handshake response
 // is out: it opens the session and starts the reader, then returns, so
