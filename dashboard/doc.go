@@ -16,8 +16,10 @@
 // listener; Shutdown closes every session with 1001, stops accepting, and
 // waits — bounded by its context — for every goroutine the Server started:
 // per connection, its reader (the WebSocket reader readWS, or the SSE
-// stream writer) and, only while it has something to write, its writer;
-// plus the presence loop and the pinger. Every one is started through the
+// stream writer) and, only while it has something to write, turns of its
+// writer on the flush pool (flushpool.go: a few workers per core, stopped
+// by Shutdown once every session ended); plus the presence loop and the
+// pinger. Every one is started through the
 // Server's tracker, which refuses new ones once Shutdown began. The
 // WebSocket reader owns its *websocket.Conn and closes it after the
 // session's writer stopped.
