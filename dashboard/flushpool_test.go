@@ -98,14 +98,14 @@ func TestFlushPoolTakesTurns(t *testing.T) {
 
 // Workers are kept while used and stopped once parked for idleAfter.
 func TestFlushPoolReusesThenStopsIdleWorkers(t *testing.T) {
-	p := newFlushPool(4, 10*time.Millisecond, 50*time.Millisecond)
+	p := newFlushPool(4, time.Minute, time.Minute)
 	defer p.close()
 	var wg sync.WaitGroup
 	for range 100 {
 		wg.Add(1)
 		p.run(&testJob{turns: 1, done: &wg})
 		wg.Wait() // one at a time: one worker serves all
-		waitFor(t, "the worker did not park", time.Second, func() bool { return p.parkedCount() == 1 })
+		waitFor(t, "the worker did not park", 5*time.Second, func() bool { return p.parkedCount() == 1 })
 	}
 	p.mu.Lock()
 	workers := len(p.all)
@@ -113,7 +113,14 @@ func TestFlushPoolReusesThenStopsIdleWorkers(t *testing.T) {
 	if workers != 1 {
 		t.Fatalf("100 flushes one after another used %d workers, want 1", workers)
 	}
-	waitFor(t, "an idle worker was not stopped", 5*time.Second, func() bool { return p.parkedCount() == 0 })
+	p.tick(time.Now()) // parked for less than idleAfter: kept
+	if n := p.parkedCount(); n != 1 {
+		t.Fatalf("a worker parked for less than idleAfter was stopped (%d parked)", n)
+	}
+	p.tick(time.Now().Add(2 * time.Minute)) // as the janitor would, later
+	if n := p.parkedCount(); n != 0 {
+		t.Fatalf("a worker parked for longer than idleAfter was kept (%d parked)", n)
+	}
 }
 
 // close waits for a busy worker; afterwards run still runs the job.
@@ -121,10 +128,19 @@ func TestFlushPoolClose(t *testing.T) {
 	p := newFlushPool(2, time.Minute, time.Minute)
 	var wg sync.WaitGroup
 	var finished atomic.Bool
+	started, release := make(chan struct{}), make(chan struct{})
 	wg.Add(1)
-	p.run(&testJob{turns: 1, run: func(int) { time.Sleep(50 * time.Millisecond); finished.Store(true) }, done: &wg})
-	time.Sleep(5 * time.Millisecond)
-	p.close()
+	p.run(&testJob{turns: 1, run: func(int) { close(started); <-release; finished.Store(true) }, done: &wg})
+	<-started
+	closed := make(chan struct{})
+	go func() { p.close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("close returned while a worker was busy")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	<-closed
 	if !finished.Load() {
 		t.Fatal("close returned before the busy worker finished")
 	}
@@ -136,30 +152,6 @@ func TestFlushPoolClose(t *testing.T) {
 		t.Fatal("run after close did not run the job")
 	}
 	p.close() // twice is fine
-}
-
-// BenchmarkFlushPoolTurn is the pool's own cost per turn (a job that
-// writes nothing): the overhead a broadcast pays per frame on top of the
-// write itself.
-func BenchmarkFlushPoolTurn(b *testing.B) {
-	p := newFlushPool(defaultFlushWorkers(), flushStuckAfter, flushIdleAfter)
-	defer p.close()
-	const jobs = 1000
-	var wg sync.WaitGroup
-	js := make([]*testJob, jobs)
-	for i := range js {
-		js[i] = &testJob{done: &wg}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for n := 0; n < b.N; n += jobs {
-		wg.Add(jobs)
-		for _, j := range js {
-			j.n, j.turns = 0, 1
-			p.run(j)
-		}
-		wg.Wait()
-	}
 }
 
 // A long line behind stuck workers drains: each one that counts as stuck
