@@ -178,13 +178,7 @@ func (p *flushPool) next(wk *flushWorker, job flushJob, more bool) flushJob {
 		}
 	}
 	if p.head < len(p.queue) && !p.closed && p.running-p.stuck <= p.limit {
-		job := p.queue[p.head]
-		p.queue[p.head] = nil
-		p.head++
-		if p.head == len(p.queue) {
-			p.queue, p.head = p.queue[:0], 0
-		}
-		return job
+		return p.popLocked()
 	}
 	p.running--
 	if p.closed {
@@ -195,6 +189,22 @@ func (p *flushPool) next(wk *flushWorker, job flushJob, more bool) flushJob {
 	wk.parked = time.Now()
 	p.parked = append(p.parked, wk)
 	return nil
+}
+
+// popLocked takes the oldest job in line (there must be one). The line
+// is a slice read from head; once head passes half of it, the rest moves
+// to the front, so a line that never empties (more busy writers than
+// workers) does not grow its array by one slot per turn.
+func (p *flushPool) popLocked() flushJob {
+	job := p.queue[p.head]
+	p.queue[p.head] = nil
+	p.head++
+	if p.head*2 >= len(p.queue) {
+		n := copy(p.queue, p.queue[p.head:])
+		clear(p.queue[n:])
+		p.queue, p.head = p.queue[:n], 0
+	}
+	return job
 }
 
 // clean runs every stuckAfter: it counts stuck workers, lets others run
@@ -224,13 +234,7 @@ func (p *flushPool) tick(now time.Time) {
 	}
 	p.stuck = stuck
 	for p.head < len(p.queue) && p.running-p.stuck < p.limit {
-		job := p.queue[p.head]
-		p.queue[p.head] = nil
-		p.head++
-		p.startLocked(job)
-	}
-	if p.head == len(p.queue) {
-		p.queue, p.head = p.queue[:0], 0
+		p.startLocked(p.popLocked())
 	}
 	n := 0
 	for n < len(p.parked) && now.Sub(p.parked[n].parked) > p.idleAfter {

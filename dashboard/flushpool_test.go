@@ -182,3 +182,18 @@ func TestFlushPoolLongLineBehindStuckWorkers(t *testing.T) {
 		t.Fatalf("%d jobs still in line after all finished", left)
 	}
 }
+
+// A line that never empties (more busy writers than workers) keeps its
+// array bounded: taking from it moves the rest to the front.
+func TestFlushPoolLineStaysBounded(t *testing.T) {
+	p := &flushPool{limit: 1, all: map[*flushWorker]struct{}{}}
+	for range 8 {
+		p.queue = append(p.queue, &testJob{})
+	}
+	for range 10000 { // take one, put it back: the line stays 8 long
+		p.queue = append(p.queue, p.popLocked())
+	}
+	if len(p.queue)-p.head != 8 || cap(p.queue) > 64 {
+		t.Fatalf("line of 8 after 10,000 turns: len %d, head %d, cap %d", len(p.queue), p.head, cap(p.queue))
+	}
+}

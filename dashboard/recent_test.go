@@ -149,10 +149,12 @@ func TestRecentWindowLoadWhileLive(t *testing.T) {
 	done := make(chan bool)
 	go func() { done <- w.ensureLoaded(context.Background()) }()
 	<-f.started
+	done2 := make(chan bool) // a second resume while the load is in flight
+	go func() { done2 <- w.ensureLoaded(context.Background()) }()
 	w.add(alertAt(6, now), nil) // stored before the read, delivered during it
 	w.add(alertAt(7, now), nil) // after the read
 	close(f.gate)
-	if !<-done {
+	if !<-done || !<-done2 {
 		t.Fatal("load failed")
 	}
 	w.add(alertAt(7, now), nil) // a late duplicate
@@ -161,7 +163,7 @@ func TestRecentWindowLoadWhileLive(t *testing.T) {
 	if !ok || !slices.Equal(seqsOf(entries), []uint64{1, 2, 3, 4, 5, 6, 7, 8}) || last != 8 {
 		t.Fatalf("after(0) = %v, last %d, %v; want 1…8 once each", seqsOf(entries), last, ok)
 	}
-	// Resumes waiting for the load share it.
+	// The resume that came during the load shared it.
 	if n := f.calls.Load(); n != 1 {
 		t.Fatalf("%d reads, want 1", n)
 	}
