@@ -18,9 +18,9 @@
 // per connection, its reader (the WebSocket reader readWS, or the SSE
 // stream writer) and, only while it has something to write, turns of its
 // writer on the flush pool (flushpool.go: a few workers per core, stopped
-// by Shutdown once every session ended); plus the presence loop and the
-// pinger. Every one is started through the
-// Server's tracker, which refuses new ones once Shutdown began. The
-// WebSocket reader owns its *websocket.Conn and closes it after the
+// by Shutdown once every session ended); plus the presence loop, the
+// pinger and the chat loops. Every one but the flush pool's is started
+// through the Server's tracker, which refuses new ones once Shutdown
+// began. The WebSocket reader owns its *websocket.Conn and closes it after the
 // session's writer stopped.
 package dashboard

@@ -70,8 +70,8 @@ func newMetrics() *metrics {
 		fanout: histogram{prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "tickroom_fanout_delay_seconds",
 			Help: "Time from the gateway receiving an event from NATS to the end of the socket write that carried it, once per writer batch (its oldest event).",
-			// The writer's coalescing window is a few ms; the tail is
-			// what a loaded gateway adds.
+			// A writer's wait in the flush pool's line is part of it; the
+			// tail is what a loaded gateway adds.
 			Buckets: []float64{0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
 		})},
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{

@@ -25,9 +25,11 @@ import (
 //	… ss.handleFrame(frame) per client frame (WebSocket) or ss.subscribe …
 //	ss.end()                               // waits for the writer, releases all
 //
-// Concurrency: handleFrame and the request methods run on the adapter's
-// goroutine, one at a time (requests are answered in order); close may be
-// called from anywhere. The writer has its own goroutine (writer.go).
+// Concurrency: handleFrame and the request methods run one at a time for
+// the adapter (requests are answered in order; the WebSocket reader runs
+// each on a short-lived goroutine it waits for, ws.go); close may be
+// called from anywhere. The writer runs in turns on the server's flush
+// pool (writer.go, flushpool.go).
 // end must be called exactly once, from the adapter, and the adapter must
 // not touch its connection after end returned.
 type Session struct {

@@ -197,7 +197,7 @@ var _ Transport = (*sseTransport)(nil)
 func (t *sseTransport) Name() string { return "sse" }
 
 // SetWriteDeadline: fasthttp's write deadline is set once per response; a
-// stream outlives it, so every batch gets its own.
+// stream outlives it, so the writer renews it (writer.arm).
 func (t *sseTransport) SetWriteDeadline(d time.Time) error {
 	if t.conn == nil {
 		return nil

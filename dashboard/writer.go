@@ -107,7 +107,18 @@ func (w *writer) step() (more bool) {
 // due: events queued, a ping asked for, or the client closed.
 func (w *writer) due() bool {
 	n, _ := w.client.Queued()
-	return n > 0 || w.pingDue.Load() || w.client.Reason() != nil
+	return n > 0 || w.pingDue.Load() || w.closed()
+}
+
+// closed: the client has a close reason (Done is closed with it, and
+// reading it takes no lock, unlike Reason).
+func (w *writer) closed() bool {
+	select {
+	case <-w.client.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // finished ends a flush (flushJob): the session's stop waits for it.
@@ -161,8 +172,10 @@ func (w *writer) write(batch []*hub.Event) error {
 	w.arm()
 	// A slow consumer's hook cut the writes short (CutWrite); stop here
 	// rather than start frames that can only fail.
-	if r := w.client.Reason(); r != nil && r.Code == protocol.CloseSlowConsumer {
-		return errSlowConsumer
+	if w.closed() {
+		if r := w.client.Reason(); r != nil && r.Code == protocol.CloseSlowConsumer {
+			return errSlowConsumer
+		}
 	}
 	w.metrics.observeBatch(len(batch))
 	frames, n, err := w.t.WriteBatch(batch)

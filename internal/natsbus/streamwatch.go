@@ -37,8 +37,10 @@ func (b *Bus) WatchStreamChanges(fn func(stream string, seq uint64)) (Subscripti
 		return nil, ErrClosed // while NATS is away nats.go subscribes on reconnect
 	}
 	known := map[string]bool{}
-	for _, k := range []string{protocol.KindChat, protocol.KindAlert, protocol.KindCandle, protocol.KindUser} {
-		known[protocol.StreamOf(k)] = true
+	for _, k := range protocol.Kinds() { // every stored kind: a new one is one row there
+		if k.Persisted {
+			known[k.Stream] = true
+		}
 	}
 	return b.subscribeCore(auditSubject, func(m Msg) {
 		stream, seq := changedStream(m.Data)

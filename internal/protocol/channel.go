@@ -68,8 +68,9 @@ var kindTable = []KindTraits{
 	{Name: KindCandle, Persisted: true, Stream: StreamCandles, Metric: KindCandle},
 	{Name: KindAlert, Persisted: true, Stream: StreamAlerts, Metric: KindAlert},
 	{Name: KindChat, Persisted: true, Stream: StreamChat, Metric: KindChat},
-	// user.<name>: one user's private notifications, kept with chat (the
-	// same retention) so a user who was offline finds them on return.
+	// user.<name>: one user's private notifications, in their own stream
+	// with their own retention, so a user who was offline finds them on
+	// return.
 	{Name: KindUser, Persisted: true, Stream: StreamUsers, Metric: KindUser},
 }
 
