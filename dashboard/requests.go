@@ -190,12 +190,8 @@ func (ss *Session) subscribeChannel(ctx context.Context, channel string, since *
 func (s *Server) replayCandles(ctx context.Context, out *hub.Replay, pattern string, since uint64) error {
 	if entries, last, ok := s.up.recent.get(pattern).after(ctx, since); ok {
 		// The window holds the bars already compacted, in seq order.
-		for _, e := range entries {
-			if ev := s.up.recentEvent(e); ev != nil {
-				if err := out.Send(ev); err != nil {
-					return err
-				}
-			}
+		if err := s.replayRecent(ctx, out, pattern, since, entries); err != nil {
+			return err
 		}
 		out.SkipTo(last)
 		return nil
