@@ -315,12 +315,20 @@ func (c *chatOps) publish(ctx context.Context, subject, event string, data []byt
 func (u *upstream) encodeChat(m natsbus.Msg) (*hub.Event, error) {
 	c := u.chat
 	person := c != nil && c.stamped(m)
+	amendEvent := m.Event == protocol.EventEdit || m.Event == protocol.EventDelete || m.Event == protocol.EventMute
+	// A person's message is looked up once: the lookup may read the
+	// bucket, and this runs on the live subscription's goroutine.
+	var a amendment
+	amended := false
+	if person && !amendEvent {
+		a, amended = c.amendmentOf(m.Subject, m.Seq)
+	}
 	event := protocol.EventChat
 	data := m.Data
 	switch {
-	case person && (m.Event == protocol.EventEdit || m.Event == protocol.EventDelete || m.Event == protocol.EventMute):
+	case person && amendEvent:
 		event = m.Event
-	case person && c.isDeleted(m.Subject, m.Seq):
+	case amended && a.Deleted:
 		// Deleted (and maybe erased: m is then its stand-in): who and
 		// when stay, the text and ref do not.
 		var d struct {
@@ -349,16 +357,9 @@ func (u *upstream) encodeChat(m natsbus.Msg) (*hub.Event, error) {
 			delete(obj, "edited")
 			delete(obj, "deleted")
 			rewrite = true
-		} else if a, ok := c.amendmentOf(m.Subject, m.Seq); ok {
-			switch {
-			case a.Deleted:
-				delete(obj, "text")
-				delete(obj, "ref")
-				obj["deleted"] = json.RawMessage("true")
-			case a.Edited:
-				obj["text"], _ = json.Marshal(a.Text)
-				obj["edited"] = json.RawMessage("true")
-			}
+		} else if amended && a.Edited { // a deleted one took the case above
+			obj["text"], _ = json.Marshal(a.Text)
+			obj["edited"] = json.RawMessage("true")
 			rewrite = true
 		}
 		if rewrite {
@@ -377,11 +378,6 @@ func (u *upstream) encodeChat(m natsbus.Msg) (*hub.Event, error) {
 		Seq:     m.Seq,
 		Frame:   protocol.AppendEvent(make([]byte, 0, 96+len(m.Subject)+len(data)), m.Subject, event, m.Seq, t, data),
 	}, nil
-}
-
-func (c *chatOps) isDeleted(room string, seq uint64) bool {
-	a, ok := c.amendmentOf(room, seq)
-	return ok && a.Deleted
 }
 
 // mayReadUser keeps user.<name> to its user: no other user, and no
