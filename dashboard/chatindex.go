@@ -73,12 +73,7 @@ func (c *chatOps) indexRoom(pattern string, deliver func(*hub.Event)) (wrapped f
 		return deliver, nop, nop
 	}
 	x := &roomIndex{}
-	c.roomsMu.Lock()
-	if c.roomIdx == nil {
-		c.roomIdx = map[string]*roomIndex{}
-	}
-	c.roomIdx[pattern] = x
-	c.roomsMu.Unlock()
+	c.roomIdx.put(pattern, x)
 	wrapped = func(ev *hub.Event) {
 		if ev.Seq > 0 {
 			x.add(ev.Seq)
@@ -100,13 +95,7 @@ func (c *chatOps) indexRoom(pattern string, deliver func(*hub.Event)) (wrapped f
 		x.loaded, x.complete = true, len(msgs) < maxIndexed
 		x.mu.Unlock()
 	}
-	closed = func() {
-		c.roomsMu.Lock()
-		if c.roomIdx[pattern] == x {
-			delete(c.roomIdx, pattern)
-		}
-		c.roomsMu.Unlock()
-	}
+	closed = func() { c.roomIdx.remove(pattern, x) }
 	return wrapped, loaded, closed
 }
 
@@ -114,9 +103,7 @@ func (c *chatOps) indexRoom(pattern string, deliver func(*hub.Event)) (wrapped f
 // from the room's index when this gateway carries the room, else from
 // JetStream.
 func (c *chatOps) countAfter(ctx context.Context, room string, read uint64) (n, last uint64, err error) {
-	c.roomsMu.Lock()
-	x := c.roomIdx[room]
-	c.roomsMu.Unlock()
+	x := c.roomIdx.get(room)
 	if x != nil {
 		if n, last, ok := x.unread(read); ok {
 			return n, last, nil

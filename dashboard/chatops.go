@@ -89,8 +89,7 @@ type chatOps struct {
 	keyMu sync.Mutex
 	key   []byte
 
-	roomsMu sync.Mutex
-	roomIdx map[string]*roomIndex // chatindex.go: carried rooms' seqs
+	roomIdx topicMap[*roomIndex] // chatindex.go: carried rooms' seqs
 
 	mu sync.RWMutex
 	chatView

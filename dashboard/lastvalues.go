@@ -61,37 +61,23 @@ func (c *lastCache) snapshot() (evs []*hub.Event, loaded bool) {
 }
 
 // lastCaches holds the caches of the open topics, by pattern.
-type lastCaches struct {
-	mu sync.Mutex
-	m  map[string]*lastCache
-}
+type lastCaches struct{ topics topicMap[*lastCache] }
 
 // open starts a cache for pattern, replacing one a closing topic of the
 // same pattern may still hold.
 func (l *lastCaches) open(pattern string) *lastCache {
 	c := newLastCache()
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]*lastCache{}
-	}
-	l.m[pattern] = c
-	l.mu.Unlock()
+	l.topics.put(pattern, c)
 	return c
 }
 
 // close forgets c, unless a newer topic of the same pattern replaced it.
 func (l *lastCaches) close(pattern string, c *lastCache) {
-	l.mu.Lock()
-	if l.m[pattern] == c {
-		delete(l.m, pattern)
-	}
-	l.mu.Unlock()
+	l.topics.remove(pattern, c)
 }
 
 func (l *lastCaches) get(pattern string) *lastCache {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m[pattern]
+	return l.topics.get(pattern)
 }
 
 // load reads pattern's stored last values into c: one JetStream read, when

@@ -76,8 +76,7 @@ type recentWindows struct {
 	budget     int64 // bytes all windows hold at most
 	bytes      atomic.Int64
 
-	mu sync.Mutex
-	m  map[string]*recentWindow
+	windows topicMap[*recentWindow]
 }
 
 // windowed reports whether a topic on pattern keeps a recent window: a
@@ -97,23 +96,14 @@ func (r *recentWindows) open(channel string) *recentWindow {
 	}
 	kind := protocol.Kind(channel)
 	w := &recentWindow{r: r, channel: channel, stream: protocol.StreamOf(kind), candle: kind == protocol.KindCandle}
-	r.mu.Lock()
-	if r.m == nil {
-		r.m = map[string]*recentWindow{}
-	}
-	r.m[channel] = w
-	r.mu.Unlock()
+	r.windows.put(channel, w)
 	return w
 }
 
 // close forgets w and releases its memory, unless a newer topic of the
 // same channel replaced it.
 func (r *recentWindows) close(channel string, w *recentWindow) {
-	r.mu.Lock()
-	if r.m[channel] == w {
-		delete(r.m, channel)
-	}
-	r.mu.Unlock()
+	r.windows.remove(channel, w)
 	w.mu.Lock()
 	w.closed = true // a callback still in flight adds nothing
 	w.mu.Unlock()
@@ -124,9 +114,7 @@ func (r *recentWindows) get(channel string) *recentWindow {
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.m[channel]
+	return r.windows.get(channel)
 }
 
 // invalidate forgets what every window holds (NATS went away: the stream
@@ -157,15 +145,7 @@ func (r *recentWindows) where(match func(*recentWindow) bool) []*recentWindow {
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
-	ws := make([]*recentWindow, 0, len(r.m))
-	for _, w := range r.m {
-		if match(w) {
-			ws = append(ws, w)
-		}
-	}
-	r.mu.Unlock()
-	return ws
+	return r.windows.where(match)
 }
 
 // recentEntry is one held message.
