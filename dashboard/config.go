@@ -106,6 +106,13 @@ func (c *Config) setDefaults() {
 	if c.ProxyHeader == "" {
 		c.ProxyHeader = d.ProxyHeader
 	}
+	if c.HTTPGuard.ReadHeaderTimeout <= 0 {
+		c.HTTPGuard.ReadHeaderTimeout = d.HTTP.ReadHeaderTimeout
+	}
+	if c.HTTPGuard.IdleTimeout <= 0 {
+		c.HTTPGuard.IdleTimeout = d.HTTP.IdleTimeout
+	}
+	def(&c.HTTPGuard.MaxHalfOpenPerIP, d.HTTP.MaxHalfOpenPerIP)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -121,7 +128,7 @@ func (c *Config) validate() (proxies []netip.Prefix, err error) {
 		ChatRate: c.ChatRate, ChatBurst: c.ChatBurst, SubscribeRate: c.SubscribeRate, SubscribeBurst: c.SubscribeBurst,
 		QueueBytes: c.QueueBytes, ReplayWindow: c.ReplayWindow, ReplayWindowBytes: c.ReplayWindowBytes,
 	}
-	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat)}
+	errs := []error{lim.Validate(), config.CheckHeartbeat(c.Heartbeat), c.HTTPGuard.Validate()}
 	if c.MaxPayloadBytes < 0 {
 		errs = append(errs, errors.New("max payload bytes must not be negative"))
 	}

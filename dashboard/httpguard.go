@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tickroom/tickroom/internal/config"
 )
 
 // HTTPGuard bounds what a TCP connection may do before it has sent a
@@ -32,31 +34,14 @@ import (
 //     its address, and the balancer sends whole heads).
 //
 // After a 101 (WebSocket) the guard steps aside: the bytes are frames.
-type HTTPGuard struct {
-	ReadHeaderTimeout time.Duration // default 10s
-	IdleTimeout       time.Duration // keep-alive idle timeout (fasthttp's); default 120s
-	MaxHalfOpenPerIP  int           // default 32
-}
+//
+// Its settings, their defaults and bounds are internal/config's
+// (HTTPLimits); a zero field gets the default (Config.setDefaults).
+type HTTPGuard = config.HTTPLimits
 
-const (
-	defaultReadHeaderTimeout = 10 * time.Second
-	defaultIdleTimeout       = 120 * time.Second
-	defaultMaxHalfOpenPerIP  = 32
-	guardWriteTimeout        = time.Second // a refused connection is closed this long after the refusal at the latest
-)
-
-func (g HTTPGuard) withDefaults() HTTPGuard {
-	if g.ReadHeaderTimeout <= 0 {
-		g.ReadHeaderTimeout = defaultReadHeaderTimeout
-	}
-	if g.IdleTimeout <= 0 {
-		g.IdleTimeout = defaultIdleTimeout
-	}
-	if g.MaxHalfOpenPerIP <= 0 {
-		g.MaxHalfOpenPerIP = defaultMaxHalfOpenPerIP
-	}
-	return g
-}
+// guardWriteTimeout: a refused connection is closed this long after the
+// refusal at the latest.
+const guardWriteTimeout = time.Second
 
 // guardListener is the wrapped listener. Accept is called by fasthttp's one
 // accept loop; the half-open table is shared with every connection's
@@ -80,7 +65,7 @@ func (s *Server) guard(ln net.Listener) net.Listener {
 }
 
 func newGuardListener(ln net.Listener, cfg HTTPGuard, exempt []netip.Prefix) *guardListener {
-	return &guardListener{Listener: ln, cfg: cfg.withDefaults(), exempt: exempt, halfOpen: map[netip.Addr]int{}}
+	return &guardListener{Listener: ln, cfg: cfg, exempt: exempt, halfOpen: map[netip.Addr]int{}}
 }
 
 func (l *guardListener) Accept() (net.Conn, error) {

@@ -36,7 +36,7 @@ func (s *Server) routes() *fiber.App {
 		BodyLimit:             64 << 10,
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           s.cfg.HTTPGuard.withDefaults().IdleTimeout,
+		IdleTimeout:           s.cfg.HTTPGuard.IdleTimeout,
 		ErrorHandler:          s.errorHandler,
 	})
 	// The WebSocket reader closes its socket itself (ws.go), so the hijack

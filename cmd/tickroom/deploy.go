@@ -3,7 +3,6 @@ package main
 import (
 	"time"
 
-	"github.com/tickroom/tickroom/dashboard"
 	"github.com/tickroom/tickroom/internal/config"
 	"github.com/tickroom/tickroom/internal/natsbus"
 )
@@ -48,13 +47,5 @@ func busAccess(a config.NATSAccess) natsbus.Access {
 		Token: a.Token, User: a.User, Password: a.Password,
 		CredsFile: a.CredsFile, NKeySeedFile: a.NKeyFile,
 		TLSCA: a.TLSCA, TLSCert: a.TLSCert, TLSKey: a.TLSKey,
-	}
-}
-
-func httpGuard(h config.HTTPLimits) dashboard.HTTPGuard {
-	return dashboard.HTTPGuard{
-		ReadHeaderTimeout: h.ReadHeaderTimeout,
-		IdleTimeout:       h.IdleTimeout,
-		MaxHalfOpenPerIP:  h.MaxHalfOpenPerIP,
 	}
 }

@@ -177,7 +177,7 @@ func (n *Node) start(ctx context.Context) (err error) {
 		ModeratorRole:       cfg.ModeratorRole,
 		TrustedProxies:      cfg.TrustedProxies,
 		ProxyHeader:         cfg.ProxyHeader,
-		HTTPGuard:           httpGuard(cfg.HTTP),
+		HTTPGuard:           cfg.HTTP,
 		Logger:              logger.With("part", "gateway"),
 	}, n.bus, ids)
 	if err != nil {

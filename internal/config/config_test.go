@@ -522,3 +522,17 @@ func TestSampleFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The gateway checks HTTP limits built in code with the same bounds a
+// loaded configuration passes.
+func TestHTTPLimitsValidate(t *testing.T) {
+	if err := Default().HTTP.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	h := Default().HTTP
+	h.ReadHeaderTimeout, h.MaxHalfOpenPerIP = time.Millisecond, 0
+	err := h.Validate()
+	if err == nil || !strings.Contains(err.Error(), "http-read-header-timeout") || !strings.Contains(err.Error(), "http-max-half-open-per-ip") {
+		t.Fatalf("bad limits: %v, want both fields named", err)
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"time"
 )
@@ -145,7 +146,20 @@ func (c *Config) validateDeploy(bad func(field, format string, args ...any)) {
 			bad(f.name, "%v", errors.Unwrap(err))
 		}
 	}
-	h := c.HTTP
+	c.HTTP.check(bad)
+}
+
+// Validate checks the HTTP bounds alone (joined *FieldError values), or
+// nil: the gateway checks a HTTPLimits built in code with it.
+func (h HTTPLimits) Validate() error {
+	var errs []error
+	h.check(func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	})
+	return errors.Join(errs...)
+}
+
+func (h HTTPLimits) check(bad func(field, format string, args ...any)) {
 	if h.ReadHeaderTimeout < 100*time.Millisecond || h.ReadHeaderTimeout > 10*time.Minute {
 		bad("http-read-header-timeout", "%v: want between 100ms and 10m", h.ReadHeaderTimeout)
 	}
