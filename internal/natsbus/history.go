@@ -31,19 +31,10 @@ func (b *Bus) history(ctx context.Context, op, subject string, before uint64, li
 	if limit <= 0 || before == 1 {
 		return nil, StreamState{}, nil
 	}
-	if err := b.usable(op); err != nil {
-		return nil, StreamState{}, err
-	}
-	release, err := b.acquire(ctx, op)
+	info, err := b.streamInfo(ctx, op, stream)
 	if err != nil {
 		return nil, StreamState{}, err
 	}
-	st, err := b.js.Stream(ctx, stream)
-	release()
-	if err != nil {
-		return nil, StreamState{}, wrapErr(op, err)
-	}
-	info := st.CachedInfo()
 	ss := stateOf(info)
 	state := info.State
 	first, end := state.FirstSeq, state.LastSeq

@@ -53,19 +53,29 @@ func (b *Bus) State(ctx context.Context, pattern string) (StreamState, error) {
 	if err != nil {
 		return StreamState{}, err
 	}
-	if err := b.usable(op); err != nil {
+	info, err := b.streamInfo(ctx, op, stream)
+	if err != nil {
 		return StreamState{}, err
+	}
+	return stateOf(info), nil
+}
+
+// streamInfo reads stream's info (one STREAM.INFO) within the bound on
+// reads in flight (acquire), for op's errors.
+func (b *Bus) streamInfo(ctx context.Context, op, stream string) (*jetstream.StreamInfo, error) {
+	if err := b.usable(op); err != nil {
+		return nil, err
 	}
 	release, err := b.acquire(ctx, op)
 	if err != nil {
-		return StreamState{}, err
+		return nil, err
 	}
 	st, err := b.js.Stream(ctx, stream)
 	release()
 	if err != nil {
-		return StreamState{}, wrapErr(op, err)
+		return nil, wrapErr(op, err)
 	}
-	return stateOf(st.CachedInfo()), nil
+	return st.CachedInfo(), nil
 }
 
 // Recent returns the newest limit stored messages on subject, oldest
