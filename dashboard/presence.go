@@ -63,29 +63,22 @@ func (p *presenceLoop) changed(channel, user string, joined bool) {
 const presenceMinGap = time.Second
 
 func (p *presenceLoop) run() {
+	defer p.remove() // leave at once rather than at the TTL
 	tick := time.NewTicker(presenceRefresh)
 	defer tick.Stop()
-	var last time.Time
 	for {
 		select {
 		case <-p.s.ctx.Done():
-			p.remove() // leave at once rather than at the TTL
 			return
 		case <-p.dirty:
 		case <-tick.C:
 		}
-		if wait := presenceMinGap - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-p.s.ctx.Done():
-				t.Stop()
-				p.remove()
-				return
-			case <-t.C:
-			}
-		}
-		last = time.Now()
 		p.put(p.s.hub.Presence())
+		select { // changes meanwhile share the next snapshot
+		case <-p.s.ctx.Done():
+			return
+		case <-time.After(presenceMinGap):
+		}
 	}
 }
 
