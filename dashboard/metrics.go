@@ -134,22 +134,12 @@ func (m *metrics) kindNames() []string {
 }
 func (m *metrics) invalid(subject string) { m.invalids.inc(subject) }
 
-// observeFanoutDelay records the time from the gateway receiving an event
-// from NATS to the socket write that carried it.
-func (m *metrics) observeFanoutDelay(d time.Duration) { m.fanout.observe(d) }
-
-// frameWritten records the fan-out delay of a batch written at now: that
-// of its oldest event from NATS.
+// frameWritten records the fan-out delay of a batch written at now: the
+// time since the gateway received its oldest event from NATS. Replies and
+// events the gateway made itself carry no receive time and are not counted.
 func (m *metrics) frameWritten(events []*hub.Event, now time.Time) {
-	m.fanoutSince(oldestReceived(events), now)
-}
-
-// fanoutSince records now minus received (unix nanoseconds), unless
-// received is 0: replies and events the gateway made itself carry no
-// receive time and are not counted.
-func (m *metrics) fanoutSince(received int64, now time.Time) {
-	if received != 0 {
-		m.observeFanoutDelay(now.Sub(time.Unix(0, received)))
+	if received := oldestReceived(events); received != 0 {
+		m.fanout.observe(now.Sub(time.Unix(0, received)))
 	}
 }
 
