@@ -21,12 +21,19 @@ func TestFanOutDuringSubscribeChurn(t *testing.T) {
 		steady = append(steady, c)
 	}
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var wg, cycled sync.WaitGroup // cycled: every churner is through one cycle
+	cycled.Add(churners)
 	for i := range churners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			c := mustRegister(t, h, "churn"+strconv.Itoa(i), "")
+			first := true
+			defer func() {
+				if first { // ended before a whole cycle: do not hold the pushes
+					cycled.Done()
+				}
+			}()
 			for {
 				select {
 				case <-stop:
@@ -41,9 +48,14 @@ func TestFanOutDuringSubscribeChurn(t *testing.T) {
 				s.live()
 				h.Unsubscribe(c, "chat.room")
 				c.Drain(nil)
+				if first {
+					first = false
+					cycled.Done()
+				}
 			}
 		}()
 	}
+	cycled.Wait() // the churn runs before and throughout the pushes
 	for seq := uint64(1); seq <= events; seq++ {
 		up.push(t, "chat.room", strict("chat.room", seq, strconv.FormatUint(seq, 10)))
 	}
