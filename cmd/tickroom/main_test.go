@@ -25,13 +25,14 @@ import (
 //     it outlives a clean shutdown by up to 10s and then exits.
 //
 // And one nats-server race, by the two goroutines a file-backed stream
-// starts: a JetStream API request that creates a stream while the server
-// shuts down (tests stop a server under a connected gateway, which is
-// re-creating its streams after a reconnect) adds the stream after
-// shutdownJetStream has collected the ones to stop — addStream does not
-// check isShuttingDown (v2.15.2, stream.go). That stream's state-flush loop
-// and the shared access-time ticker it registered then never stop. A whole
-// leaked server would still be caught by its other goroutines.
+// starts: a stream create the server is still working on when it shuts
+// down (a client's API request already read, or a clustered stream
+// assignment; tests stop servers under connected gateways and cluster
+// peers) is added after shutdownJetStream has collected the streams to
+// stop, because addStream does not check isShuttingDown (v2.15.2,
+// stream.go). That stream's state-flush loop and the shared access-time
+// ticker it registered then never stop. A whole leaked server would still
+// be caught by its other goroutines.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		// VerifyTestMain exits the process: remove the deployment tests'
