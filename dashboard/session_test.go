@@ -230,7 +230,7 @@ func (t *fakeTransport) waitClosed(tb testing.TB) *protocol.Close {
 	return t.closed
 }
 
-func testServer(t *testing.T, bus Bus, mod func(*Config)) *Server {
+func testServer(t testing.TB, bus Bus, mod func(*Config)) *Server {
 	t.Helper()
 	cfg := Config{
 		Dev: true, Heartbeat: time.Hour, Node: "gw-test",

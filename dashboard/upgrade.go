@@ -16,12 +16,11 @@ import (
 // Cookie carrying the session token.
 const sessionCookie = "tickroom_session"
 
-// wsReadBuffer is each connection's read buffer, kept for its life. Client
-// frames are small JSON requests (a subscribe is ~60 bytes); a frame that
-// does not fit is read through it in pieces, up to -max-frame-bytes. It
-// must hold a whole control frame (125 bytes of payload), which the
-// library reads in one piece.
-const wsReadBuffer = 256
+// wsReadBuffer is the library's read buffer, which nothing reads through:
+// wsframe reads the client's frames (readWS), with a buffer of its own.
+// The library allocates one for every connection all the same, of at least
+// a control frame (125 bytes) whatever is asked, so ask for the least.
+const wsReadBuffer = 1
 
 // wsConfig is the WebSocket handshake (gofiber/contrib/websocket) that
 // follows checkUpgrade. Its handler, handleWS, returns as soon as the

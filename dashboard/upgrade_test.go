@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,7 +19,7 @@ import (
 
 // serveTest runs s on a loopback listener until the test's cleanup
 // (testServer's Shutdown) and returns its address.
-func serveTest(t *testing.T, s *Server) string {
+func serveTest(t testing.TB, s *Server) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +34,7 @@ func serveTest(t *testing.T, s *Server) string {
 	return ln.Addr().String()
 }
 
-func dialWS(t *testing.T, addr string, header http.Header) *websocket.Conn {
+func dialWS(t testing.TB, addr string, header http.Header) *websocket.Conn {
 	t.Helper()
 	d := websocket.Dialer{Subprotocols: []string{protocol.Subprotocol}, HandshakeTimeout: 5 * time.Second}
 	ws, resp, err := d.Dial("ws://"+addr+"/ws", header)
@@ -280,4 +281,76 @@ func TestReadFramesUpToTheLimit(t *testing.T) {
 		}
 		break
 	}
+}
+
+// Frames RFC 6455 forbids close the connection with the RFC's code, read
+// by wsframe: an unmasked client frame 1002, text that is not UTF-8 1007;
+// a binary frame 1003 (the protocol's rule). A client's close is echoed
+// with its code, and a message cut into fragments with a ping between them
+// is answered whole.
+func TestWSFrameRules(t *testing.T) {
+	s := testServer(t, newFakeBus(), nil)
+	addr := serveTest(t, s)
+	closedWith := func(ws *websocket.Conn) int {
+		t.Helper()
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			_, _, err := ws.ReadMessage()
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				return ce.Code
+			}
+			if err != nil {
+				t.Fatalf("read: %v, want a close frame", err)
+			}
+		}
+	}
+	raw := func(send []byte) int {
+		t.Helper()
+		ws := dialWS(t, addr, nil)
+		readUntil(t, ws, `"welcome"`)
+		if _, err := ws.NetConn().Write(send); err != nil {
+			t.Fatal(err)
+		}
+		return closedWith(ws)
+	}
+	if got := raw([]byte{0x81, 0x02, 'h', 'i'}); got != 1002 {
+		t.Errorf("unmasked frame: close %d, want 1002", got)
+	}
+	ws := dialWS(t, addr, nil)
+	readUntil(t, ws, `"welcome"`)
+	_ = ws.WriteMessage(websocket.TextMessage, []byte{0xc3, 0x28})
+	if got := closedWith(ws); got != 1007 {
+		t.Errorf("text not UTF-8: close %d, want 1007", got)
+	}
+	ws = dialWS(t, addr, nil)
+	readUntil(t, ws, `"welcome"`)
+	_ = ws.WriteMessage(websocket.BinaryMessage, []byte("{}"))
+	if got := closedWith(ws); got != protocol.CloseUnsupportedData {
+		t.Errorf("binary frame: close %d, want %d", got, protocol.CloseUnsupportedData)
+	}
+	ws = dialWS(t, addr, nil)
+	readUntil(t, ws, `"welcome"`)
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4321, "bye"), time.Now().Add(time.Second))
+	if got := closedWith(ws); got != 4321 {
+		t.Errorf("client's close 4321 echoed as %d", got)
+	}
+
+	// Fragments: {"op":"ping", | ping | "id":5}. The library writes
+	// fragments only from NextWriter with a small buffer, so write them raw.
+	ws = dialWS(t, addr, nil)
+	readUntil(t, ws, `"welcome"`)
+	masked := func(b0 byte, p string) []byte {
+		out := []byte{b0, 0x80 | byte(len(p)), 1, 2, 3, 4}
+		for i := range len(p) {
+			out = append(out, p[i]^byte(1+i%4))
+		}
+		return out
+	}
+	msg := append(masked(0x01, `{"op":"ping",`), masked(0x89, "")...)
+	msg = append(msg, masked(0x80, `"id":5}`)...)
+	if _, err := ws.NetConn().Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, ws, `"id":5`)
 }

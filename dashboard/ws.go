@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"errors"
+	"io"
 	"net"
 	"reflect"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	fws "github.com/gofiber/contrib/websocket"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
+	"github.com/tickroom/tickroom/dashboard/wsframe"
 	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
@@ -59,31 +61,94 @@ func (s *Server) upgraded(ws *websocket.Conn, ip string, id auth.Identity, authE
 	}
 	ss.start(&wsTransport{ws: ws})
 	handedOff = true
-	if readsServerBuffer(ws.NetConn()) {
+	src, onServerBuffer := readSource(ws.NetConn())
+	if onServerBuffer {
 		// The client sent bytes after its handshake without waiting for
 		// ours (RFC 6455 §4.1 says it must wait): they sit in fasthttp's
 		// read buffer, which fasthttp takes back when this handler
 		// returns. Read here, then, on this goroutine, until the end.
-		s.readWS(ws, ss)
+		s.readWS(ws, ss, src)
 		return
 	}
-	go s.readWS(ws, ss)
+	go s.readWS(ws, ss, src)
 }
 
-// readWS is a connection's reader: it runs the read loop, ends the
-// session, closes the socket and leaves s.tracked (entered by
-// checkUpgrade). Its goroutine starts after the upgrade, so the stack an
-// idle connection parks holds only the read loop.
-func (s *Server) readWS(ws *websocket.Conn, ss *Session) {
-	defer s.tracked.leave()
-	defer func() { _ = ws.Close() }() // after end: the writer has stopped
-	defer func() {
-		if r := recover(); r != nil { // a panic must not kill the process
-			s.log.Error("panic in connection handler", "session", ss.client.ID, "panic", r)
+// readWS is a connection's reader: it reads client frames from src until
+// the connection fails or the session is closed (the writer then expires
+// the read deadline to wake it), then ends the session, closes the socket
+// and leaves s.tracked (entered by checkUpgrade).
+//
+// Its goroutine parks here for as long as the client is quiet, so what it
+// does is kept shallow, to fit the 2 KiB stack a goroutine starts with (Go
+// never shrinks the stack of a goroutine parked on a socket): frames are
+// read by wsframe rather than the library, straight from the socket, and
+// everything deeper (a request, a socket write) runs on a goroutine of its
+// own (offStack). BenchmarkIdleReaderStack measures it.
+func (s *Server) readWS(ws *websocket.Conn, ss *Session, src io.Reader) {
+	defer s.readerDone(ws, ss)
+	deadline := 2 * s.cfg.Heartbeat
+	conn := ws.NetConn()
+	rd := wsframe.New(src, s.cfg.MaxFrameBytes)
+	_ = conn.SetReadDeadline(time.Now().Add(deadline))
+	for {
+		op, p, err := rd.Next()
+		if err != nil {
+			ss.close(closeFor(err))
+			return
 		}
-	}()
-	wsReadLoop(ws, ss, s.cfg.MaxFrameBytes, 2*s.cfg.Heartbeat)
+		// Any frame, a pong included, shows the peer alive. Once the
+		// session is closed the writer has expired the deadline to wake
+		// us; renewing it afterwards would let a peer that ignores our
+		// close frame hold the reader open, so every renewal is followed
+		// by a look at closing.
+		_ = conn.SetReadDeadline(time.Now().Add(deadline))
+		if ss.closing() {
+			return
+		}
+		switch op {
+		case wsframe.Text:
+			offStack(ss, func() { ss.handleFrame(p) })
+		case wsframe.Binary:
+			ss.close(protocol.CloseUnsupportedData, "binary frames are not supported; send UTF-8 JSON text")
+			return
+		case wsframe.Ping:
+			offStack(ss, func() { _ = ws.WriteControl(websocket.PongMessage, p, time.Now().Add(writeWait)) })
+		case wsframe.Close:
+			// Echo the peer's code (RFC 6455 §5.5.1); the session's own
+			// close frame then finds the close sent and is dropped.
+			offStack(ss, func() { writeClose(ws, wsframe.CloseCode(p), "") })
+			ss.close(protocol.CloseNormal, "")
+			return
+		}
+	}
+}
+
+// readerDone ends what readWS ran: the session (after a panic too), then
+// the socket once the writer has stopped, then the tracker's count.
+func (s *Server) readerDone(ws *websocket.Conn, ss *Session) {
+	if r := recover(); r != nil { // a panic must not kill the process
+		s.log.Error("panic in connection handler", "session", ss.client.ID, "panic", r)
+	}
 	ss.end()
+	_ = ws.Close()
+	s.tracked.leave()
+}
+
+// readSource is where a connection's frames are read from: the socket
+// itself, below fasthttp's hijack wrapper and the HTTP guard (which has
+// nothing left to do once the connection is a tunnel), or — when the
+// client's first bytes are already in fasthttp's read buffer — the hijack
+// wrapper, which reads through that buffer (onServerBuffer).
+func readSource(c net.Conn) (src io.Reader, onServerBuffer bool) {
+	if readsServerBuffer(c) {
+		return c, true
+	}
+	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		if gc, ok := u.UnsafeConn().(*guardConn); ok && gc.tunnel.Load() {
+			return gc.Conn, false
+		}
+	}
+	return c, false
 }
 
 // readsServerBuffer reports whether a hijacked connection reads through
@@ -118,50 +183,15 @@ func writeClose(ws *websocket.Conn, code int, reason string) {
 	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 }
 
-// wsReadLoop reads client frames until the connection fails or the session
-// is closed (the writer then expires the read deadline to wake it).
-func wsReadLoop(ws *websocket.Conn, ss *Session, maxFrame int, deadline time.Duration) {
-	ws.SetReadLimit(int64(maxFrame))
-	_ = ws.SetReadDeadline(time.Now().Add(deadline))
-	// Once the session is closed the writer has expired the read deadline
-	// to wake us; renewing it afterwards (a buffered frame, a pong) would
-	// let a peer that ignores our close frame hold the handler open. So
-	// every renewal is followed by a look at closing.
-	ws.SetPongHandler(func(string) error {
-		if err := ws.SetReadDeadline(time.Now().Add(deadline)); err != nil {
-			return err
-		}
-		if ss.closing() {
-			return errClosing
-		}
-		return nil
-	})
-	for {
-		typ, frame, err := ws.ReadMessage()
-		if err != nil {
-			ss.close(closeFor(err))
-			return
-		}
-		_ = ws.SetReadDeadline(time.Now().Add(deadline))
-		if ss.closing() {
-			return
-		}
-		if typ != websocket.TextMessage {
-			ss.close(protocol.CloseUnsupportedData, "binary frames are not supported; send UTF-8 JSON text")
-			return
-		}
-		handleOffStack(ss, frame)
-	}
-}
-
-// handleOffStack runs one request on a goroutine of its own while the
-// reader waits for it: requests still run one at a time and in order, but
-// the reader's stack, which an idle connection parks for as long as it
+// offStack runs fn (a request, or a write) on a goroutine of its own while
+// the reader waits for it: requests still run one at a time and in order,
+// but the reader's stack, which an idle connection parks for as long as it
 // lives, never grows to what a request needs (JSON decoding, a subscribe
-// and its replay). Go shrinks a parked stack only at a GC, and only while
-// it uses under a quarter of it, so one subscribe used to leave every
-// idle reader on 8 KiB for good.
-func handleOffStack(ss *Session, frame []byte) {
+// and its replay, a socket write). Go never shrinks the stack of a
+// goroutine parked on a socket (it shrinks only stacks under a quarter
+// used), so one subscribe used to leave every idle reader on 8 KiB for
+// good.
+func offStack(ss *Session, fn func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -171,7 +201,7 @@ func handleOffStack(ss *Session, frame []byte) {
 				ss.close(protocol.CloseInternal, "internal error")
 			}
 		}()
-		ss.handleFrame(frame)
+		fn()
 	}()
 	<-done
 }
@@ -184,14 +214,12 @@ var (
 // closeFor maps a read error to the close the connection ends with.
 func closeFor(err error) (code int, reason string) {
 	var (
-		ce *websocket.CloseError
+		fe *wsframe.Error
 		ne net.Error
 	)
 	switch {
-	case errors.Is(err, websocket.ErrReadLimit):
-		return protocol.CloseTooLarge, "frame too large"
-	case errors.As(err, &ce):
-		return protocol.CloseNormal, "" // the peer closed; echo normally
+	case errors.As(err, &fe):
+		return fe.Code, fe.Reason // too large, not masked, not UTF-8…
 	case errors.As(err, &ne) && ne.Timeout():
 		// Silent for two heartbeats: a dead or half-open peer. The close
 		// frame is a courtesy; it will most likely never arrive.
