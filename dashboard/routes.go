@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"sync"
 	"time"
 
 	fws "github.com/gofiber/contrib/websocket"
@@ -18,10 +17,6 @@ import (
 	"github.com/tickroom/tickroom/internal/auth"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
-
-// writeBuffers lends write buffers to connections only while they write, so
-// an idle connection holds none. *sync.Pool is a websocket.BufferPool.
-var writeBuffers sync.Pool
 
 // contentSecurityPolicy forbids inline script and framing: user text can
 // never become code, and the page cannot be clickjacked.

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -15,6 +16,10 @@ import (
 
 // Cookie carrying the session token.
 const sessionCookie = "tickroom_session"
+
+// unusedWriteBuffers is the library's write-buffer pool; *sync.Pool is a
+// websocket.BufferPool.
+var unusedWriteBuffers sync.Pool
 
 // wsReadBuffer is the library's read buffer, which nothing reads through:
 // wsframe reads the client's frames (readWS), with a buffer of its own.
@@ -32,10 +37,9 @@ func wsConfig() fws.Config {
 		Subprotocols:   []string{protocol.Subprotocol},
 		Origins:        []string{"*"}, // checkUpgrade answered a foreign origin with 403
 		ReadBufferSize: wsReadBuffer,
-		// A whole batch frame in one buffer, so it leaves in one write(2)
-		// rather than in 1 KiB fragments; pooled, so idle sockets hold none.
-		WriteBufferSize: maxOutFrame + 64,
-		WriteBufferPool: &writeBuffers,
+		// The library writes no frame either (wsTransport does): a pool it
+		// never draws from keeps it from giving each connection a buffer.
+		WriteBufferPool: &unusedWriteBuffers,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"reflect"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fasthttp/websocket"
@@ -59,7 +60,8 @@ func (s *Server) upgraded(ws *websocket.Conn, ip string, id auth.Identity, authE
 		writeClose(ws, protocol.CloseGoingAway, "server shutting down")
 		return
 	}
-	ss.start(&wsTransport{ws: ws})
+	t := newWSTransport(ws)
+	ss.start(t)
 	handedOff = true
 	src, onServerBuffer := readSource(ws.NetConn())
 	if onServerBuffer {
@@ -67,10 +69,10 @@ func (s *Server) upgraded(ws *websocket.Conn, ip string, id auth.Identity, authE
 		// ours (RFC 6455 §4.1 says it must wait): they sit in fasthttp's
 		// read buffer, which fasthttp takes back when this handler
 		// returns. Read here, then, on this goroutine, until the end.
-		s.readWS(ws, ss, src)
+		s.readWS(t, ss, src)
 		return
 	}
-	go s.readWS(ws, ss, src)
+	go s.readWS(t, ss, src)
 }
 
 // readWS is a connection's reader: it reads client frames from src until
@@ -84,10 +86,10 @@ func (s *Server) upgraded(ws *websocket.Conn, ip string, id auth.Identity, authE
 // read by wsframe rather than the library, straight from the socket, and
 // everything deeper (a request, a socket write) runs on a goroutine of its
 // own (offStack). BenchmarkIdleReaderStack measures it.
-func (s *Server) readWS(ws *websocket.Conn, ss *Session, src io.Reader) {
-	defer s.readerDone(ws, ss)
+func (s *Server) readWS(t *wsTransport, ss *Session, src io.Reader) {
+	defer s.readerDone(t.ws, ss)
 	deadline := 2 * s.cfg.Heartbeat
-	conn := ws.NetConn()
+	conn := t.conn
 	rd := wsframe.New(src, s.cfg.MaxFrameBytes)
 	_ = conn.SetReadDeadline(time.Now().Add(deadline))
 	for {
@@ -112,11 +114,11 @@ func (s *Server) readWS(ws *websocket.Conn, ss *Session, src io.Reader) {
 			ss.close(protocol.CloseUnsupportedData, "binary frames are not supported; send UTF-8 JSON text")
 			return
 		case wsframe.Ping:
-			offStack(ss, func() { _ = ws.WriteControl(websocket.PongMessage, p, time.Now().Add(writeWait)) })
+			offStack(ss, func() { _ = t.pong(p) })
 		case wsframe.Close:
 			// Echo the peer's code (RFC 6455 §5.5.1); the session's own
 			// close frame then finds the close sent and is dropped.
-			offStack(ss, func() { writeClose(ws, wsframe.CloseCode(p), "") })
+			offStack(ss, func() { _ = t.closeWith(wsframe.CloseCode(p), "") })
 			ss.close(protocol.CloseNormal, "")
 			return
 		}
@@ -179,8 +181,11 @@ func readsServerBuffer(c net.Conn) bool {
 	return r.Pointer() != raw.Pointer()
 }
 
+// writeClose sends a close frame on a connection that has no session (so
+// no writer): its only frame.
 func writeClose(ws *websocket.Conn, code int, reason string) {
-	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	_ = ws.NetConn().SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = ws.NetConn().Write(wsframe.AppendClose(nil, code, reason))
 }
 
 // offStack runs fn (a request, or a write) on a goroutine of its own while
@@ -228,67 +233,103 @@ func closeFor(err error) (code int, reason string) {
 	return protocol.CloseNormal, ""
 }
 
-// maxOutFrame caps one outgoing frame (the pooled write buffer's size); a
-// bigger batch becomes several frames.
+// maxOutFrame caps one outgoing frame's payload; a bigger batch becomes
+// several frames.
 const maxOutFrame = 64 << 10
 
+// frameBufs lends a frame's buffer to one write at a time, so an idle
+// socket holds none. Pointers, so a Put allocates nothing.
+var frameBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, wsframe.MaxHeader+maxOutFrame)
+	return &b
+}}
+
 // wsTransport is the WebSocket side of a session: events joined with '\n'
-// into as few text frames as fit maxOutFrame.
+// into as few text frames as fit maxOutFrame. It writes its frames to the
+// socket itself (wsframe): the library only did the handshake.
 type wsTransport struct {
-	ws *websocket.Conn // closed by readWS once the session ended, which waits for the writer
+	ws   *websocket.Conn // the handshake's; closed by readWS once the session ended, which waits for the writer
+	conn net.Conn        // the socket (through the HTTP guard, which owns its write deadline)
+
+	// mu keeps frames whole: besides the writer, the reader answers a ping
+	// and echoes a close.
+	mu        sync.Mutex
+	closeSent bool // nothing may follow a close frame
 }
 
 var _ Transport = (*wsTransport)(nil)
 
+func newWSTransport(ws *websocket.Conn) *wsTransport {
+	return &wsTransport{ws: ws, conn: ws.NetConn()}
+}
+
+var errCloseSent = errors.New("close frame already sent")
+
 func (t *wsTransport) Name() string { return "websocket" }
 
-// SetWriteDeadline sets the library's deadline, which it applies to the
-// socket before every frame (the socket skips an unchanged one); setting
-// the socket's alone would be undone by the next frame.
-func (t *wsTransport) SetWriteDeadline(d time.Time) error { return t.ws.SetWriteDeadline(d) }
+// SetWriteDeadline bounds the writes that follow (the guard skips an
+// unchanged deadline).
+func (t *wsTransport) SetWriteDeadline(d time.Time) error { return t.conn.SetWriteDeadline(d) }
 
-func (t *wsTransport) CutWrite() { cutWrites(t.ws.NetConn()) }
+func (t *wsTransport) CutWrite() { cutWrites(t.conn) }
 
-func (t *wsTransport) Ping() error {
-	return t.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+func (t *wsTransport) Ping() error { return t.control(wsframe.Ping, nil) }
+
+// pong answers a client's ping (the reader calls it).
+func (t *wsTransport) pong(p []byte) error { return t.control(wsframe.Pong, p) }
+
+func (t *wsTransport) control(op wsframe.Op, p []byte) error {
+	var b [wsframe.MaxHeader + 125]byte
+	return t.write(wsframe.AppendControl(b[:0], op, p), op == wsframe.Close)
+}
+
+// write sends one whole frame; last marks a close frame, after which
+// nothing more is sent.
+func (t *wsTransport) write(frame []byte, last bool) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closeSent {
+		return errCloseSent
+	}
+	t.closeSent = last
+	_, err := t.conn.Write(frame)
+	return err
 }
 
 func (t *wsTransport) WriteBatch(batch []*hub.Event) (frames, bytes int, err error) {
+	bp := frameBufs.Get().(*[]byte)
+	defer frameBufs.Put(bp)
 	for start := 0; start < len(batch); frames++ {
-		w, err := t.ws.NextWriter(websocket.TextMessage)
-		if err != nil {
-			return frames, bytes, err
+		n, i := len(batch[start].Frame), start+1
+		for ; i < len(batch) && n+1+len(batch[i].Frame) <= maxOutFrame; i++ {
+			n += 1 + len(batch[i].Frame)
 		}
-		n, i := 0, start
-		for ; i < len(batch); i++ {
-			f := batch[i].Frame
-			if i > start {
-				if n+1+len(f) > maxOutFrame {
-					break
-				}
-				_, _ = w.Write(newline)
-				n++
-			}
-			_, _ = w.Write(f)
-			n += len(f)
+		b := append(wsframe.AppendHeader((*bp)[:0], wsframe.Text, n), batch[start].Frame...)
+		for _, ev := range batch[start+1 : i] {
+			b = append(append(b, '\n'), ev.Frame...)
 		}
-		start = i
-		if err := w.Close(); err != nil {
+		if cap(b) == cap(*bp) { // one event over maxOutFrame grew a buffer of its own: drop that
+			*bp = b[:0]
+		}
+		if err := t.write(b, false); err != nil {
 			return frames, bytes, err
 		}
 		bytes += n
+		start = i
 	}
 	return frames, bytes, nil
 }
-
-var newline = []byte{'\n'}
 
 // Close sends the close frame (when the socket still works) and wakes the
 // reader: conn.Close from another goroutine does not (contrib#698).
 func (t *wsTransport) Close(r *protocol.Close) {
 	if r != nil {
-		_ = t.ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(r.Code, r.Reason), time.Now().Add(time.Second))
+		_ = t.closeWith(r.Code, r.Reason)
 	}
-	_ = t.ws.SetReadDeadline(time.Now())
+	_ = t.conn.SetReadDeadline(time.Now())
+}
+
+func (t *wsTransport) closeWith(code int, reason string) error {
+	var b [wsframe.MaxHeader + 125]byte
+	return t.write(wsframe.AppendClose(b[:0], code, reason), true)
 }
