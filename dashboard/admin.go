@@ -22,12 +22,14 @@ const maxAdminClients = 500
 type connRegistry struct {
 	mu    sync.Mutex
 	conns map[*hub.Client]connMeta
+	added uint32 // connections ever added: hands out ping slots in turn
 }
 
 type connMeta struct {
 	ip    string
 	since time.Time
 	ping  func() // asks the connection's writer for a ping; nil if it pings itself
+	slot  uint32 // which of the pinger's turns pings it (pingSlice)
 }
 
 func (r *connRegistry) add(c *hub.Client, ip string, ping func()) {
@@ -35,17 +37,18 @@ func (r *connRegistry) add(c *hub.Client, ip string, ping func()) {
 	if r.conns == nil {
 		r.conns = make(map[*hub.Client]connMeta)
 	}
-	r.conns[c] = connMeta{ip: ip, since: time.Now(), ping: ping}
+	r.added++
+	r.conns[c] = connMeta{ip: ip, since: time.Now(), ping: ping, slot: r.added}
 	r.mu.Unlock()
 }
 
-// pingAll asks every connection that relies on the shared pinger for a
-// ping. One timer for the whole gateway instead of one per connection.
-func (r *connRegistry) pingAll() {
+// pingSlice asks the connections of turn k of n (those that rely on the
+// shared pinger) for a ping.
+func (r *connRegistry) pingSlice(k, n uint32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, m := range r.conns {
-		if m.ping != nil {
+		if m.ping != nil && m.slot%n == k {
 			m.ping()
 		}
 	}
