@@ -5,7 +5,8 @@
 # turn: broadcast to 1,000 subscribers at 400 and at 1,600 msg/s (one
 # point each, not a sweep) and the reconnect storm. STEPS picks the rows
 # (default "bcast storm"; also idle: 10,000 idle connections the page's
-# way, and bcast10k: 10,000 subscribers × 10 msg/s). Server on CPU 0,
+# way, and bcast10k: 10,000 subscribers × 10 msg/s for 45 s, which
+# spans two default heartbeats). Server on CPU 0,
 # tickbench on CPU 1, a fresh server and data directory per run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,7 +46,7 @@ for c in "$@"; do
   bcast10k)
     echo "== $(date -u +%H:%M:%S) $c 10k x 10 run $RUN" >&2
     taskset -c 1 "$WORK/tickbench" -target tickroom -url http://127.0.0.1:18080 -server "$SERVER" -json -q \
-      -label "step-bcast10000x10/$c#$RUN" -scenario broadcast -n 10000 -rate 10 -duration 15s -settle 120s >>"$OUT" || echo "run failed" >&2
+      -label "step-bcast10000x10-45s/$c#$RUN" -scenario broadcast -n 10000 -rate 10 -duration 45s -settle 120s >>"$OUT" || echo "run failed" >&2
     sleep 2 ;;
   *) echo "unknown step $step" >&2; exit 2 ;;
   esac
