@@ -98,12 +98,15 @@ func (s *Server) readWS(t *wsTransport, ss *Session, src io.Reader) {
 			ss.close(closeFor(err))
 			return
 		}
-		// Any frame, a pong included, shows the peer alive. Once the
-		// session is closed the writer has expired the deadline to wake
-		// us; renewing it afterwards would let a peer that ignores our
-		// close frame hold the reader open, so every renewal is followed
-		// by a look at closing.
-		_ = conn.SetReadDeadline(time.Now().Add(deadline))
+		// A pong or a message shows the peer answering (a ping of its own
+		// does not: docs/protocol.md §10). Once the session is closed the
+		// writer has expired the deadline to wake us; renewing it
+		// afterwards would let a peer that ignores our close frame hold
+		// the reader open, so every renewal is followed by a look at
+		// closing.
+		if op != wsframe.Ping {
+			_ = conn.SetReadDeadline(time.Now().Add(deadline))
+		}
 		if ss.closing() {
 			return
 		}
