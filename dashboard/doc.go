@@ -8,7 +8,9 @@
 // welcome, request dispatch (requests.go), subscriptions, expiry, status,
 // metrics and the close — over a small Transport (transport.go). The
 // WebSocket (ws.go) and Server-Sent Events (sse.go) adapters hold only what
-// is specific to their transport; one writer (writer.go) serves both, and
+// is specific to their transport (on a WebSocket, gofiber/contrib/websocket
+// does the handshake and wsframe reads and writes the frames); one writer
+// (writer.go) serves both, and
 // POST /api/publish goes through the same dispatch. Last values of the
 // topics the gateway carries are served from memory (lastvalues.go).
 //
@@ -22,5 +24,6 @@
 // pinger and the chat loops. Every one but the flush pool's is started
 // through the Server's tracker, which refuses new ones once Shutdown
 // began. The WebSocket reader owns its *websocket.Conn and closes it after the
-// session's writer stopped.
+// session's writer stopped; frames on one socket are kept whole by its
+// transport's lock, since the reader answers pings and echoes a close.
 package dashboard
