@@ -311,10 +311,10 @@ func (c *guardConn) SetDeadline(t time.Time) error {
 	return c.SetWriteDeadline(t)
 }
 
-// SetWriteDeadline skips a call that would not change the deadline. The
-// WebSocket library sets its deadline before every frame, and each real
-// call takes the runtime's timer locks: a quarter of a broadcast's CPU in
-// a profile (issue 13). After CutWrites the deadline only moves earlier,
+// SetWriteDeadline skips a call that would not change the deadline: each
+// real call takes the runtime's timer locks, and when the WebSocket
+// library still set its deadline before every frame that was a quarter of
+// a broadcast's CPU in a profile (issue 13). After CutWrites the deadline only moves earlier,
 // so a frame that follows the cut cannot give a stuck peer time again.
 func (c *guardConn) SetWriteDeadline(t time.Time) error {
 	var ns int64

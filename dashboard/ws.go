@@ -215,7 +215,6 @@ func offStack(ss *Session, fn func()) {
 }
 
 var (
-	errClosing      = errors.New("connection closing")
 	errSlowConsumer = errors.New("slow consumer")
 )
 
@@ -281,9 +280,10 @@ func (t *wsTransport) Ping() error { return t.control(wsframe.Ping, nil) }
 // pong answers a client's ping (the reader calls it).
 func (t *wsTransport) pong(p []byte) error { return t.control(wsframe.Pong, p) }
 
+// control sends a ping or a pong.
 func (t *wsTransport) control(op wsframe.Op, p []byte) error {
 	var b [wsframe.MaxHeader + 125]byte
-	return t.write(wsframe.AppendControl(b[:0], op, p), op == wsframe.Close)
+	return t.write(wsframe.AppendControl(b[:0], op, p), false)
 }
 
 // write sends one whole frame; last marks a close frame, after which
