@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -284,3 +285,20 @@ func FuzzRoundTrip(f *testing.F) {
 }
 
 func utf8Valid(s string) bool { return utf8.ValidString(s) }
+
+// A frame's declared length is the client's word: a reader holds what has
+// arrived (at most about twice), not what the header promised.
+func TestDeclaredLengthIsNotAllocated(t *testing.T) {
+	f := frame(true, Text, make([]byte, 60000))
+	in := io.MultiReader(bytes.NewReader(f[:8+10]), iotest.ErrReader(iotest.ErrTimeout)) // header, mask, 10 bytes
+	rd := New(in, 1<<20)
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	if _, _, err := rd.Next(); !errors.Is(err, iotest.ErrTimeout) {
+		t.Fatalf("got %v, want the source's timeout", err)
+	}
+	runtime.ReadMemStats(&m1)
+	if got := m1.TotalAlloc - m0.TotalAlloc; got > 8<<10 {
+		t.Fatalf("a frame that declared 60,000 bytes and sent 10 cost %d bytes", got)
+	}
+}
