@@ -288,10 +288,20 @@ func (c *chatOps) stamped(m natsbus.Msg) bool {
 	if m.Stamp == "" {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(c.s.ctx, 3*time.Second)
-	defer cancel()
-	key := c.stampKey(ctx)
+	key := c.loadedKey() // every message once the key is loaded: no context to make
+	if key == nil {
+		ctx, cancel := context.WithTimeout(c.s.ctx, 3*time.Second)
+		defer cancel()
+		key = c.stampKey(ctx)
+	}
 	return key != nil && hmac.Equal([]byte(m.Stamp), []byte(stampOf(key, m.Subject, m.Event, m.Data)))
+}
+
+// loadedKey is the stamp key if stampKey has loaded it.
+func (c *chatOps) loadedKey() []byte {
+	c.keyMu.Lock()
+	defer c.keyMu.Unlock()
+	return c.key
 }
 
 // publish stores data on subject as the gateway, stamped.
