@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"slices"
@@ -89,18 +90,8 @@ func (c *chatOps) standIns(pattern string, after, upTo uint64) []natsbus.Msg {
 		out = append(out, natsbus.Msg{Subject: room, Seq: seq, Time: a.Time, Data: data, Stamp: stampOf(key, room, "", data)})
 	}
 	c.mu.RUnlock()
-	slices.SortFunc(out, func(x, y natsbus.Msg) int { return compareSeq(x.Seq, y.Seq) })
+	slices.SortFunc(out, func(x, y natsbus.Msg) int { return cmp.Compare(x.Seq, y.Seq) })
 	return out
-}
-
-func compareSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // replay is Bus.Replay with the stand-ins of erased messages in their
@@ -155,6 +146,6 @@ func (c *chatOps) withStandIns(ctx context.Context, room string, msgs []natsbus.
 		return msgs
 	}
 	out := append(slices.Clone(msgs), ins...)
-	slices.SortFunc(out, func(x, y natsbus.Msg) int { return compareSeq(x.Seq, y.Seq) })
+	slices.SortFunc(out, func(x, y natsbus.Msg) int { return cmp.Compare(x.Seq, y.Seq) })
 	return out
 }

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sort"
@@ -264,7 +265,7 @@ func (w *recentWindow) addLocked(e *recentEntry) {
 }
 
 func (w *recentWindow) indexLocked(seq uint64) (int, bool) {
-	return slices.BinarySearchFunc(w.entries, seq, func(e *recentEntry, s uint64) int { return cmpSeq(e.msg.Seq, s) })
+	return slices.BinarySearchFunc(w.entries, seq, func(e *recentEntry, s uint64) int { return cmp.Compare(e.msg.Seq, s) })
 }
 
 func (w *recentWindow) dropLocked(i int) {
@@ -331,22 +332,12 @@ func (w *recentWindow) reset() {
 func (w *recentWindow) deleted(seq uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if i, found := slices.BinarySearchFunc(w.held, seq, func(h heldMsg, s uint64) int { return cmpSeq(h.seq, s) }); found {
+	if i, found := slices.BinarySearchFunc(w.held, seq, func(h heldMsg, s uint64) int { return cmp.Compare(h.seq, s) }); found {
 		w.held = slices.Delete(w.held, i, i+1)
 	}
 	if i, found := w.indexLocked(seq); found {
 		w.dropLocked(i)
 	}
-}
-
-func cmpSeq(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // ensureLoaded loads the window once (one JetStream read, shared by every
