@@ -4,30 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"io"
-	"net"
 	"testing"
 
 	"github.com/tickroom/tickroom/dashboard/hub"
 )
-
-// socketPair is a real loopback TCP connection.
-func socketPair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); accepted <- c }()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server = <-accepted
-	t.Cleanup(func() { _ = server.Close(); _ = client.Close() })
-	return server, client
-}
 
 // readServerFrame reads one unmasked server frame.
 func readServerFrame(t *testing.T, r io.Reader) (op byte, payload []byte) {
@@ -55,7 +35,7 @@ func readServerFrame(t *testing.T, r io.Reader) (op byte, payload []byte) {
 // A batch is joined with '\n' into frames of at most maxOutFrame, and a
 // delivery allocates nothing.
 func TestWSWriteBatch(t *testing.T) {
-	server, client := socketPair(t)
+	client, server := tcpPair(t) // deadline_test.go
 	tr := &wsTransport{conn: server}
 	ev := func(c byte, n int) *hub.Event { return &hub.Event{Frame: bytes.Repeat([]byte{c}, n)} }
 	batch := []*hub.Event{ev('a', 30000), ev('b', 30000), ev('c', 30000)}
