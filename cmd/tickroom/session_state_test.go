@@ -55,6 +55,24 @@ func TestGatewayStateFromMemory(t *testing.T) {
 	}
 }
 
+// resumeReply is what a subscribe with since answers besides ok.
+type resumeReply struct {
+	Recovered *bool  `json:"recovered"`
+	Epoch     string `json:"epoch"`
+}
+
+// subscribeSince subscribes c to channel after since; the reply must carry
+// recovered and epoch.
+func subscribeSince(t *testing.T, c *wsClient, channel string, since uint64) resumeReply {
+	t.Helper()
+	r := c.mustOK(c.request(map[string]any{"op": "subscribe", "channel": channel, "since": since}))
+	var out resumeReply
+	if err := json.Unmarshal(r.Raw, &out); err != nil || out.Recovered == nil || out.Epoch == "" {
+		t.Fatalf("%s since %d: reply %s, want recovered and epoch", channel, since, r.Raw)
+	}
+	return out
+}
+
 // A subscribe with since says whether the replay is complete (recovered)
 // and which incarnation of the stream the seqs belong to (epoch)
 // (PROTOCOL §4). SSE's subscribe outcome carries the same fields
@@ -67,20 +85,11 @@ func TestSubscribeRecoveredAndEpoch(t *testing.T) {
 	for i := range 4 {
 		seqs = append(seqs, c.publish("chat.lobby", fmt.Sprint("m", i), fmt.Sprint("id", i)))
 	}
-	type resume struct {
-		Recovered *bool  `json:"recovered"`
-		Epoch     string `json:"epoch"`
-	}
-	subscribe := func(who string, since uint64) resume {
+	subscribe := func(who string, since uint64) resumeReply {
 		t.Helper()
 		d := dial(t, n, who, dialOpts{})
 		d.welcome()
-		r := d.mustOK(d.request(map[string]any{"op": "subscribe", "channel": "chat.lobby", "since": since}))
-		var out resume
-		if err := json.Unmarshal(r.Raw, &out); err != nil || out.Recovered == nil || out.Epoch == "" {
-			t.Fatalf("%s: subscribe reply %s: want recovered and epoch", who, r.Raw)
-		}
-		return out
+		return subscribeSince(t, d, "chat.lobby", since)
 	}
 	full := subscribe("b1", seqs[0])
 	if !*full.Recovered {
@@ -138,20 +147,12 @@ func TestResumeFromRecentWindow(t *testing.T) {
 		seqs = append(seqs, a.publish("chat.lobby", fmt.Sprint("m", i), fmt.Sprint("rw", i)))
 	}
 
-	type resumed struct {
-		Recovered *bool  `json:"recovered"`
-		Epoch     string `json:"epoch"`
-	}
 	// resume subscribes c to channel after since and returns the reply's
 	// fields and the seqs replayed (up to a ping's reply, which comes
 	// after the replay: one session's requests are answered in order).
-	resume := func(c *wsClient, channel string, since uint64) (resumed, []uint64) {
+	resume := func(c *wsClient, channel string, since uint64) (resumeReply, []uint64) {
 		t.Helper()
-		r := c.mustOK(c.request(map[string]any{"op": "subscribe", "channel": channel, "since": since}))
-		var out resumed
-		if err := json.Unmarshal(r.Raw, &out); err != nil || out.Recovered == nil || out.Epoch == "" {
-			t.Fatalf("%s since %d: reply %s, want recovered and epoch", channel, since, r.Raw)
-		}
+		out := subscribeSince(t, c, channel, since)
 		c.nextID++
 		c.send(map[string]any{"op": "ping", "id": c.nextID})
 		var got []uint64
