@@ -100,14 +100,7 @@ func (ss *Session) close(code int, reason string) { ss.client.Close(code, reason
 // done is closed once the session is closing.
 func (ss *Session) done() <-chan struct{} { return ss.client.Done() }
 
-func (ss *Session) closing() bool {
-	select {
-	case <-ss.client.Done():
-		return true
-	default:
-		return false
-	}
-}
+func (ss *Session) closing() bool { return ss.client.Closed() }
 
 // end closes the session normally unless something closed it before,
 // waits for the writer to have said so, and releases everything the

@@ -107,18 +107,7 @@ func (w *writer) step() (more bool) {
 // due: events queued, a ping asked for, or the client closed.
 func (w *writer) due() bool {
 	n, _ := w.client.Queued()
-	return n > 0 || w.pingDue.Load() || w.closed()
-}
-
-// closed: the client has a close reason (Done is closed with it, and
-// reading it takes no lock, unlike Reason).
-func (w *writer) closed() bool {
-	select {
-	case <-w.client.Done():
-		return true
-	default:
-		return false
-	}
+	return n > 0 || w.pingDue.Load() || w.client.Closed()
 }
 
 // finished ends a flush (flushJob): the session's stop waits for it.
@@ -127,11 +116,9 @@ func (w *writer) finished() { w.flushes.Done() }
 // flushOnce writes what is due: the close (then it reports ended), a
 // ping, and the queued events.
 func (w *writer) flushOnce() (ended bool) {
-	select {
-	case <-w.client.Done():
+	if w.client.Closed() {
 		w.finish()
 		return true
-	default:
 	}
 	if w.pingDue.Swap(false) {
 		w.arm()
@@ -172,7 +159,7 @@ func (w *writer) write(batch []*hub.Event) error {
 	w.arm()
 	// A slow consumer's hook cut the writes short (CutWrite); stop here
 	// rather than start frames that can only fail.
-	if w.closed() {
+	if w.client.Closed() {
 		if r := w.client.Reason(); r != nil && r.Code == protocol.CloseSlowConsumer {
 			return errSlowConsumer
 		}

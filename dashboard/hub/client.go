@@ -34,6 +34,17 @@ type Client struct {
 // hub's shutdown). The writer should then send Reason's close frame.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
+// Closed reports whether the client is closed. It takes no lock (unlike
+// Reason), so a writer's hot path can ask it every turn.
+func (c *Client) Closed() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Reason is why the client was closed, nil while it is open.
 func (c *Client) Reason() *protocol.Close {
 	c.mu.Lock()
