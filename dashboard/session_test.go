@@ -175,6 +175,8 @@ func (t *fakeTransport) WriteBatch(batch []*hub.Event) (int, int, error) {
 	return 1, n, nil
 }
 
+func (t *fakeTransport) Pong([]byte) error { return nil }
+
 func (t *fakeTransport) Ping() error {
 	t.mu.Lock()
 	t.pings++

@@ -226,6 +226,9 @@ func (t *sseTransport) WriteBatch(batch []*hub.Event) (frames, bytes int, err er
 	return 1, n, err
 }
 
+// Pong is never called: an SSE client cannot ping.
+func (t *sseTransport) Pong([]byte) error { return nil }
+
 func (t *sseTransport) Ping() error {
 	_, err := t.write(nil, ": ping\n\n")
 	return err

@@ -27,6 +27,9 @@ type Transport interface {
 	WriteBatch(batch []*hub.Event) (frames, bytes int, err error)
 	// Ping sends a keepalive.
 	Ping() error
+	// Pong answers a client's ping with its payload (WebSocket only: no
+	// ping arrives over SSE).
+	Pong(payload []byte) error
 	// Close ends the connection. With a reason it first tells the peer why
 	// (a close frame, an SSE close event); nil means the connection is
 	// already broken and nothing more can be written. Either way it wakes

@@ -354,3 +354,53 @@ func TestWSFrameRules(t *testing.T) {
 	}
 	readUntil(t, ws, `"id":5`)
 }
+
+// After more than writeWait of quiet the socket's write deadline has
+// passed; a client's ping and close are still answered, because the writer
+// answers them and renews the deadline first. (The reader used to write
+// them itself, under the lapsed deadline: the pong was lost and the close
+// went unanswered.) The wait makes the condition; nothing is timed.
+func TestAnswersAfterAQuietSpell(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits writeWait for the write deadline to lapse")
+	}
+	t.Parallel()
+	s := testServer(t, newFakeBus(), nil) // heartbeat 1h: no ping renews the deadline
+	addr := serveTest(t, s)
+	ws := dialWS(t, addr, nil)
+	readUntil(t, ws, `"welcome"`)
+	time.Sleep(writeWait + 500*time.Millisecond)
+
+	pong := make(chan string, 1)
+	ws.SetPongHandler(func(p string) error { pong <- p; return nil })
+	if err := ws.WriteControl(websocket.PingMessage, []byte("still there?"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"op":"ping","id":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	readUntil(t, ws, `"id":3`) // reading runs the pong handler; the pong comes first
+	select {
+	case p := <-pong:
+		if p != "still there?" {
+			t.Fatalf("pong %q", p)
+		}
+	default:
+		t.Fatal("no pong before the reply that followed the ping")
+	}
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4321, ""), time.Now().Add(time.Second))
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			if ce.Code != 4321 {
+				t.Fatalf("close echoed as %d, want 4321", ce.Code)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("no close frame in answer: %v", err)
+		}
+	}
+}

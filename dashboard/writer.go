@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -8,6 +9,8 @@ import (
 	"github.com/tickroom/tickroom/dashboard/hub"
 	"github.com/tickroom/tickroom/internal/protocol"
 )
+
+var errSlowConsumer = errors.New("slow consumer")
 
 // writeWait bounds one batch's writes; a peer that does not read for this
 // long is dropped rather than holding its writer.
@@ -19,9 +22,9 @@ const writeWait = 10 * time.Second
 // out in as few frames as fit); a writer that still has events after its
 // turn goes back in line, which is how events coalesce under load. It
 // renews the write deadline only when half of it is used (arm), sends
-// pings and, at the end, the close.
+// pings, answers the client's pings and, at the end, the close.
 //
-// Concurrency: wake and ping may be called from any goroutine (wake is the
+// Concurrency: wake, ping, pong and echoClose may be called from any goroutine (wake is the
 // hub's OnWake hook, called under the client's lock). Turns never overlap:
 // writing is the token. done is closed by the turn that ended the
 // connection; after it nothing writes to the transport again.
@@ -33,7 +36,9 @@ type writer struct {
 
 	writing atomic.Bool // a turn runs or waits; stays true once the connection ended
 	pingDue atomic.Bool
-	flushes sync.WaitGroup // flushes in progress; the session waits for them
+	pongDue atomic.Pointer[[]byte] // a client's ping to answer (the latest: RFC 6455 §5.5.3)
+	echo    atomic.Int32           // the code of the client's close frame, which the close answers
+	flushes sync.WaitGroup         // flushes in progress; the session waits for them
 	done    chan struct{}
 
 	// The turn's goroutine only (one at a time).
@@ -84,6 +89,16 @@ func (w *writer) ping() {
 	w.wake()
 }
 
+// pong asks for an answer to a client's ping (the reader calls it).
+func (w *writer) pong(payload []byte) {
+	w.pongDue.Store(&payload)
+	w.wake()
+}
+
+// echoClose makes the close frame answer the client's close with its code;
+// the reader calls it before closing the client.
+func (w *writer) echoClose(code int) { w.echo.Store(int32(code)) }
+
 // step is one turn (flushJob): it writes what is due and reports whether
 // the writer still has something to write. If so it keeps the token and
 // goes back in line; what queues meanwhile shares its next frame. Once the
@@ -107,7 +122,7 @@ func (w *writer) step() (more bool) {
 // due: events queued, a ping asked for, or the client closed.
 func (w *writer) due() bool {
 	n, _ := w.client.Queued()
-	return n > 0 || w.pingDue.Load() || w.client.Closed()
+	return n > 0 || w.pingDue.Load() || w.pongDue.Load() != nil || w.client.Closed()
 }
 
 // finished ends a flush (flushJob): the session's stop waits for it.
@@ -123,6 +138,13 @@ func (w *writer) flushOnce() (ended bool) {
 	if w.pingDue.Swap(false) {
 		w.arm()
 		if err := w.t.Ping(); err != nil {
+			w.broken()
+			return true
+		}
+	}
+	if p := w.pongDue.Swap(nil); p != nil {
+		w.arm()
+		if err := w.t.Pong(*p); err != nil {
 			w.broken()
 			return true
 		}
@@ -184,6 +206,9 @@ func (w *writer) finish() {
 			_ = w.write(batch)
 			clear(batch)
 		}
+	}
+	if code := w.echo.Load(); code != 0 {
+		r = &protocol.Close{Code: int(code)}
 	}
 	w.deadline = time.Now().Add(time.Second)
 	_ = w.t.SetWriteDeadline(w.deadline)

@@ -117,11 +117,9 @@ func (s *Server) readWS(t *wsTransport, ss *Session, src io.Reader) {
 			ss.close(protocol.CloseUnsupportedData, "binary frames are not supported; send UTF-8 JSON text")
 			return
 		case wsframe.Ping:
-			offStack(ss, func() { _ = t.pong(p) })
+			offStack(ss, func() { ss.w.pong(p) }) // the writer answers: it alone writes
 		case wsframe.Close:
-			// Echo the peer's code (RFC 6455 §5.5.1); the session's own
-			// close frame then finds the close sent and is dropped.
-			offStack(ss, func() { _ = t.closeWith(wsframe.CloseCode(p), "") })
+			ss.w.echoClose(wsframe.CloseCode(p)) // RFC 6455 §5.5.1
 			ss.close(protocol.CloseNormal, "")
 			return
 		}
@@ -214,10 +212,6 @@ func offStack(ss *Session, fn func()) {
 	<-done
 }
 
-var (
-	errSlowConsumer = errors.New("slow consumer")
-)
-
 // closeFor maps a read error to the close the connection ends with.
 func closeFor(err error) (code int, reason string) {
 	var (
@@ -248,15 +242,12 @@ var frameBufs = sync.Pool{New: func() any {
 
 // wsTransport is the WebSocket side of a session: events joined with '\n'
 // into as few text frames as fit maxOutFrame. It writes its frames to the
-// socket itself (wsframe): the library only did the handshake.
+// socket itself (wsframe): the library only did the handshake. Only the
+// session's writer calls it (the reader hands pongs and its close echo to
+// the writer), so frames never interleave.
 type wsTransport struct {
 	ws   *websocket.Conn // the handshake's; closed by readWS once the session ended, which waits for the writer
 	conn net.Conn        // the socket (through the HTTP guard, which owns its write deadline)
-
-	// mu keeps frames whole: besides the writer, the reader answers a ping
-	// and echoes a close.
-	mu        sync.Mutex
-	closeSent bool // nothing may follow a close frame
 }
 
 var _ Transport = (*wsTransport)(nil)
@@ -265,37 +256,20 @@ func newWSTransport(ws *websocket.Conn) *wsTransport {
 	return &wsTransport{ws: ws, conn: ws.NetConn()}
 }
 
-var errCloseSent = errors.New("close frame already sent")
-
 func (t *wsTransport) Name() string { return "websocket" }
 
-// SetWriteDeadline bounds the writes that follow (the guard skips an
-// unchanged deadline).
+// SetWriteDeadline bounds the writes that follow.
 func (t *wsTransport) SetWriteDeadline(d time.Time) error { return t.conn.SetWriteDeadline(d) }
 
 func (t *wsTransport) CutWrite() { cutWrites(t.conn) }
 
 func (t *wsTransport) Ping() error { return t.control(wsframe.Ping, nil) }
 
-// pong answers a client's ping (the reader calls it).
-func (t *wsTransport) pong(p []byte) error { return t.control(wsframe.Pong, p) }
+func (t *wsTransport) Pong(p []byte) error { return t.control(wsframe.Pong, p) }
 
-// control sends a ping or a pong.
 func (t *wsTransport) control(op wsframe.Op, p []byte) error {
 	var b [wsframe.MaxHeader + 125]byte
-	return t.write(wsframe.AppendControl(b[:0], op, p), false)
-}
-
-// write sends one whole frame; last marks a close frame, after which
-// nothing more is sent.
-func (t *wsTransport) write(frame []byte, last bool) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closeSent {
-		return errCloseSent
-	}
-	t.closeSent = last
-	_, err := t.conn.Write(frame)
+	_, err := t.conn.Write(wsframe.AppendControl(b[:0], op, p))
 	return err
 }
 
@@ -311,10 +285,9 @@ func (t *wsTransport) WriteBatch(batch []*hub.Event) (frames, bytes int, err err
 		for _, ev := range batch[start+1 : i] {
 			b = append(append(b, '\n'), ev.Frame...)
 		}
-		if cap(b) == cap(*bp) { // one event over maxOutFrame grew a buffer of its own: drop that
-			*bp = b[:0]
-		}
-		if err := t.write(b, false); err != nil {
+		// An event over maxOutFrame grows b past the pooled buffer; the
+		// pool keeps *bp, not that.
+		if _, err := t.conn.Write(b); err != nil {
 			return frames, bytes, err
 		}
 		bytes += n
@@ -327,12 +300,8 @@ func (t *wsTransport) WriteBatch(batch []*hub.Event) (frames, bytes int, err err
 // reader: conn.Close from another goroutine does not (contrib#698).
 func (t *wsTransport) Close(r *protocol.Close) {
 	if r != nil {
-		_ = t.closeWith(r.Code, r.Reason)
+		var b [wsframe.MaxHeader + 125]byte
+		_, _ = t.conn.Write(wsframe.AppendClose(b[:0], r.Code, r.Reason))
 	}
 	_ = t.conn.SetReadDeadline(time.Now())
-}
-
-func (t *wsTransport) closeWith(code int, reason string) error {
-	var b [wsframe.MaxHeader + 125]byte
-	return t.write(wsframe.AppendClose(b[:0], code, reason), true)
 }

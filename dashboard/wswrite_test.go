@@ -69,11 +69,5 @@ func TestWSWriteBatch(t *testing.T) {
 	if a := testing.AllocsPerRun(200, func() { _, _, _ = tr.WriteBatch(one) }); a != 0 {
 		t.Fatalf("a one-event write allocates %.1f times, want 0", a)
 	}
-	// After a close frame nothing more is written.
-	if err := tr.closeWith(1000, ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := tr.WriteBatch(one); err != errCloseSent {
-		t.Fatalf("a write after the close frame: %v, want errCloseSent", err)
-	}
+
 }
