@@ -52,6 +52,7 @@ type flushPool struct {
 	workers sync.WaitGroup
 	stop    chan struct{}
 	janitor sync.WaitGroup
+	started chan struct{} // a worker was started: the janitor has work again
 }
 
 // flushJob is what a worker runs: a writer's turn. step writes what is
@@ -81,7 +82,7 @@ const (
 func newFlushPool(limit int, stuckAfter, idleAfter time.Duration) *flushPool {
 	p := &flushPool{
 		limit: max(limit, 1), stuckAfter: stuckAfter, idleAfter: idleAfter,
-		all: map[*flushWorker]struct{}{}, stop: make(chan struct{}),
+		all: map[*flushWorker]struct{}{}, stop: make(chan struct{}), started: make(chan struct{}, 1),
 	}
 	p.janitor.Add(1)
 	go p.clean()
@@ -129,6 +130,10 @@ func (p *flushPool) startLocked(job flushJob) {
 	p.workers.Add(1)
 	wk.work <- job
 	go p.serve(wk)
+	select {
+	case p.started <- struct{}{}:
+	default: // the janitor has been told already
+	}
 }
 
 func runAlone(job flushJob) {
@@ -207,8 +212,10 @@ func (p *flushPool) popLocked() flushJob {
 	return job
 }
 
-// clean runs every stuckAfter: it counts stuck workers, lets others run
-// in their place, and stops workers parked for longer than idleAfter.
+// clean runs every stuckAfter while the pool has workers: it counts stuck
+// workers, lets others run in their place, and stops workers parked for
+// longer than idleAfter. Once none is left it sleeps until one starts, so
+// a quiet server does not wake for it.
 func (p *flushPool) clean() {
 	defer p.janitor.Done()
 	t := time.NewTicker(p.stuckAfter)
@@ -218,12 +225,22 @@ func (p *flushPool) clean() {
 		case <-p.stop:
 			return
 		case now := <-t.C:
-			p.tick(now)
+			if p.tick(now) {
+				continue
+			}
+			t.Stop()
+			select {
+			case <-p.stop:
+				return
+			case <-p.started:
+			}
+			t.Reset(p.stuckAfter)
 		}
 	}
 }
 
-func (p *flushPool) tick(now time.Time) {
+// tick is one round of clean; it reports whether any worker is left.
+func (p *flushPool) tick(now time.Time) (workers bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	stuck := 0
@@ -246,6 +263,7 @@ func (p *flushPool) tick(now time.Time) {
 		p.parked = append(p.parked[:0], p.parked[n:]...)
 		clear(p.parked[len(p.parked):cap(p.parked)])
 	}
+	return len(p.all) > 0
 }
 
 // close stops the pool and waits for its goroutines. Jobs still in line

@@ -113,13 +113,30 @@ func TestFlushPoolReusesThenStopsIdleWorkers(t *testing.T) {
 	if workers != 1 {
 		t.Fatalf("100 flushes one after another used %d workers, want 1", workers)
 	}
-	p.tick(time.Now()) // parked for less than idleAfter: kept
+	if !p.tick(time.Now()) { // parked for less than idleAfter: kept
+		t.Fatal("tick says no worker is left while one is parked")
+	}
 	if n := p.parkedCount(); n != 1 {
 		t.Fatalf("a worker parked for less than idleAfter was stopped (%d parked)", n)
 	}
-	p.tick(time.Now().Add(2 * time.Minute)) // as the janitor would, later
+	if p.tick(time.Now().Add(2 * time.Minute)) { // as the janitor would, later; then it sleeps
+		t.Fatal("tick says a worker is left after the last one stopped")
+	}
 	if n := p.parkedCount(); n != 0 {
 		t.Fatalf("a worker parked for longer than idleAfter was kept (%d parked)", n)
+	}
+	// A worker that starts now wakes the sleeping janitor.
+	select {
+	case <-p.started: // the first worker's signal, which this janitor (ticking every minute) never took
+	default:
+	}
+	wg.Add(1)
+	p.run(&testJob{turns: 1, done: &wg})
+	wg.Wait()
+	select {
+	case <-p.started:
+	default:
+		t.Fatal("a new worker did not signal the janitor")
 	}
 }
 
