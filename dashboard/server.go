@@ -111,6 +111,9 @@ func New(cfg Config, bus Bus, ids Identities) (*Server, error) {
 	sub, err := bus.SubscribePresenceEvents(s.onPresenceEvent)
 	if err != nil {
 		s.cancel()
+		if s.streamSub != nil {
+			_ = s.streamSub.Unsubscribe()
+		}
 		return nil, fmt.Errorf("dashboard: presence events: %w", err)
 	}
 	s.presSub = sub
