@@ -217,13 +217,17 @@ func (w *recentWindow) add(m natsbus.Msg, ev *hub.Event) {
 
 // entry builds the entry for m, or nil when m can never be replayed (an
 // invalid candle, alert or notification: replays skip those too).
+// chatFrameOverhead is what a chat event's frame adds to the stored
+// message: the envelope's field names, seq and time.
+const chatFrameOverhead = 96
+
 func (r *recentWindows) entry(m natsbus.Msg, ev *hub.Event) *recentEntry {
 	e := &recentEntry{msg: m, size: int64(len(m.Subject) + len(m.Data) + len(m.Stamp) + len(m.Event) + recentEntryOverhead)}
 	switch protocol.Kind(m.Subject) {
 	case protocol.KindChat:
 		// Encoded when replayed (edits and deletes change it); its frame
 		// is counted now, at about the size of the stored message.
-		e.size += int64(len(m.Data) + len(m.Subject) + 96)
+		e.size += int64(len(m.Data) + len(m.Subject) + chatFrameOverhead)
 		return e
 	case protocol.KindCandle:
 		start, err := protocol.ValidatePayload(m.Subject, m.Data)

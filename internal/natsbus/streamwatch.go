@@ -12,10 +12,11 @@ import (
 // per API request, sent after its response.
 const auditSubject = "$JS.EVENT.ADVISORY.API"
 
-// changeAPIs are the API requests that change what a stream holds other
-// than a publish or its own retention limits.
+// msgDeleteAPI is the prefix of a request that deletes one message.
 const msgDeleteAPI = "$JS.API.STREAM.MSG.DELETE."
 
+// changeAPIs are the API requests that change what a stream holds other
+// than a publish or its own retention limits.
 var changeAPIs = []string{
 	"$JS.API.STREAM.PURGE.",
 	msgDeleteAPI,
