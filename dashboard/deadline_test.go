@@ -49,8 +49,8 @@ func TestGuardConnWriteDeadline(t *testing.T) {
 	cc := &countConn{Conn: server}
 	gc := &guardConn{Conn: cc}
 
-	// The WebSocket library sets the same deadline before every frame:
-	// only the first reaches the socket.
+	// The same deadline set again (as the WebSocket library did before
+	// every frame) reaches the socket once.
 	d := time.Now().Add(time.Hour)
 	for range 5 {
 		if err := gc.SetWriteDeadline(d); err != nil {

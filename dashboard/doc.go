@@ -24,6 +24,6 @@
 // pinger and the chat loops. Every one but the flush pool's is started
 // through the Server's tracker, which refuses new ones once Shutdown
 // began. The WebSocket reader owns its *websocket.Conn and closes it after the
-// session's writer stopped; frames on one socket are kept whole by its
-// transport's lock, since the reader answers pings and echoes a close.
+// session's writer stopped; it never writes: a client's ping and close are
+// answered by the writer, the socket's only writer.
 package dashboard
